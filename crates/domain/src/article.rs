@@ -1,0 +1,257 @@
+//! The article aggregate: its state, and how each event changes it.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, EventData};
+use crate::values::{ArticleContent, ArticleId, RevisionNumber, UserId, Version};
+
+/// The status of an article's working copy.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Being written.
+    #[default]
+    Draft,
+    /// Submitted, waiting for a reviewer.
+    InReview,
+    /// Sent back by a reviewer.
+    ChangesRequested,
+    /// The current revision is approved and may be published.
+    Approved,
+    /// Approved and due to be published at `scheduled_for`.
+    Scheduled,
+    /// The current revision is live.
+    Published,
+    /// Was live and was taken down.
+    Unpublished,
+    /// Put away; restore brings it back as a draft.
+    Archived,
+}
+
+impl Status {
+    /// Every status.
+    pub const ALL: [Status; 8] = [
+        Status::Draft,
+        Status::InReview,
+        Status::ChangesRequested,
+        Status::Approved,
+        Status::Scheduled,
+        Status::Published,
+        Status::Unpublished,
+        Status::Archived,
+    ];
+
+    /// The stable name of the status, as stored and shown.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Draft => "DRAFT",
+            Status::InReview => "IN_REVIEW",
+            Status::ChangesRequested => "CHANGES_REQUESTED",
+            Status::Approved => "APPROVED",
+            Status::Scheduled => "SCHEDULED",
+            Status::Published => "PUBLISHED",
+            Status::Unpublished => "UNPUBLISHED",
+            Status::Archived => "ARCHIVED",
+        }
+    }
+
+    /// Parses a stored status name.
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An approval: who approved which revision, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The revision approved. The approval is stale once a later revision exists.
+    pub revision: RevisionNumber,
+    /// The reviewer.
+    pub by: UserId,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The state of one article, folded from its events by [`evolve`]. `Article::default()` is an
+/// article that does not exist yet (version 0).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Article {
+    /// The id, once created.
+    pub id: Option<ArticleId>,
+    /// The number of events in the stream.
+    pub version: Version,
+    /// The status of the working copy.
+    pub status: Status,
+    /// The content of every revision, oldest first; revision N is at index N-1. Kept whole
+    /// because restoring revision N needs its content and history is never rewritten.
+    pub revisions: Vec<ArticleContent>,
+    /// The revision readers see, if any.
+    pub live_revision: Option<RevisionNumber>,
+    /// The latest approval, current or stale.
+    pub approval: Option<Approval>,
+    /// The publication may not happen before this time, unless lifted.
+    pub embargo_until: Option<DateTime<Utc>>,
+    /// When the scheduler will publish, while SCHEDULED.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// The correction note the scheduled publication will carry.
+    pub scheduled_correction: Option<String>,
+    /// Users who created or revised the article, in order of first contribution.
+    pub authors: Vec<UserId>,
+    /// Reviewers assigned, in order of assignment.
+    pub reviewers: Vec<UserId>,
+    /// When the article was created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it was first submitted for review.
+    pub first_submitted_at: Option<DateTime<Utc>>,
+    /// When it was last submitted for review.
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// When it first went live.
+    pub first_published_at: Option<DateTime<Utc>>,
+    /// When it last went live.
+    pub last_published_at: Option<DateTime<Utc>>,
+    /// When the last event happened.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Article {
+    /// Folds a whole stream into the article it describes.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>) -> Article {
+        events.into_iter().fold(Article::default(), evolve)
+    }
+
+    /// Whether the article has been created.
+    pub fn exists(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// The number of the current working revision (0 before creation).
+    pub fn revision(&self) -> RevisionNumber {
+        RevisionNumber(u32::try_from(self.revisions.len()).unwrap_or(u32::MAX))
+    }
+
+    /// The content of the current working revision.
+    pub fn content(&self) -> Option<&ArticleContent> {
+        self.revisions.last()
+    }
+
+    /// The content of revision `n`, if it exists.
+    pub fn revision_content(&self, n: RevisionNumber) -> Option<&ArticleContent> {
+        (n.0 as usize)
+            .checked_sub(1)
+            .and_then(|i| self.revisions.get(i))
+    }
+
+    /// Whether the current revision carries an approval that is not stale.
+    pub fn is_current_revision_approved(&self) -> bool {
+        self.approval
+            .as_ref()
+            .is_some_and(|a| a.revision == self.revision())
+    }
+
+    /// Whether a revision is live while a newer working revision exists.
+    pub fn has_unpublished_changes(&self) -> bool {
+        self.live_revision
+            .is_some_and(|live| live != self.revision())
+    }
+
+    fn add_author(&mut self, user: UserId) {
+        if !user.is_system() && !self.authors.contains(&user) {
+            self.authors.push(user);
+        }
+    }
+}
+
+/// Applies one event to the article. It never fails and holds no rule: every rule lives in
+/// [`crate::decide`], which only produces events this function can apply.
+pub fn evolve(mut article: Article, event: &Event) -> Article {
+    article.version = article.version.next();
+    article.updated_at = Some(event.at);
+    match &event.data {
+        EventData::ArticleCreated {
+            article_id,
+            content,
+            ..
+        } => {
+            article.id = Some(*article_id);
+            article.status = Status::Draft;
+            article.revisions = vec![content.clone()];
+            article.created_at = Some(event.at);
+            article.add_author(event.actor);
+        }
+        EventData::DraftRevised { content, .. } | EventData::RevisionRestored { content, .. } => {
+            article.revisions.push(content.clone());
+            article.status = Status::Draft;
+            article.scheduled_for = None;
+            article.scheduled_correction = None;
+            article.add_author(event.actor);
+        }
+        EventData::SubmittedForReview { .. } => {
+            article.status = Status::InReview;
+            article.first_submitted_at.get_or_insert(event.at);
+            article.submitted_at = Some(event.at);
+        }
+        EventData::SubmissionWithdrawn { .. } => article.status = Status::Draft,
+        EventData::ReviewerAssigned { reviewer } => {
+            if !article.reviewers.contains(reviewer) {
+                article.reviewers.push(*reviewer);
+            }
+        }
+        EventData::ReviewCommentAdded { .. } => {}
+        EventData::ChangesRequested { .. } => article.status = Status::ChangesRequested,
+        EventData::RevisionApproved { revision } => {
+            article.status = Status::Approved;
+            article.approval = Some(Approval {
+                revision: *revision,
+                by: event.actor,
+                at: event.at,
+            });
+        }
+        EventData::PublicationScheduled {
+            publish_at,
+            correction,
+            ..
+        } => {
+            article.status = Status::Scheduled;
+            article.scheduled_for = Some(*publish_at);
+            article.scheduled_correction = correction.clone();
+        }
+        EventData::ScheduleCancelled { .. } => {
+            article.status = Status::Approved;
+            article.scheduled_for = None;
+            article.scheduled_correction = None;
+        }
+        EventData::ArticlePublished { revision, .. } => {
+            article.status = Status::Published;
+            article.live_revision = Some(*revision);
+            article.scheduled_for = None;
+            article.scheduled_correction = None;
+            article.first_published_at.get_or_insert(event.at);
+            article.last_published_at = Some(event.at);
+        }
+        EventData::ArticleUnpublished { .. } => {
+            article.live_revision = None;
+            if article.status == Status::Published {
+                article.status = Status::Unpublished;
+            }
+        }
+        EventData::EmbargoSet { until } => article.embargo_until = Some(*until),
+        EventData::EmbargoLifted { .. } => article.embargo_until = None,
+        EventData::ArticleArchived {} => article.status = Status::Archived,
+        EventData::ArticleRestored {} => {
+            article.status = Status::Draft;
+            article.approval = None;
+        }
+    }
+    article
+}
