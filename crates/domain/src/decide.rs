@@ -49,8 +49,8 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
         });
     }
     if creating && article.exists() {
-        // Only reachable with a stream that exists at version 0, which cannot happen; kept so
-        // that a create can never overwrite an article.
+        // A create names the current version of an article that exists: still a conflict, since
+        // a create always expects an empty stream and must never overwrite an article.
         return Err(DomainError::Conflict {
             expected: Version::NONE,
             current: article.version,

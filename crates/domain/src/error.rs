@@ -17,15 +17,16 @@ pub enum DomainError {
         /// The article's current version.
         current: Version,
     },
-    /// The actor lacks every role that may issue this command.
-    #[error("{command} requires one of the roles {}", roles_list(.required))]
+    /// The actor lacks every role that may issue this command. An empty `required` means no
+    /// user may issue it: only the system actor (the scheduler) does.
+    #[error("{}", forbidden_message(.command, .required))]
     Forbidden {
         /// The command refused.
         command: &'static str,
         /// The roles that may issue it.
         required: Vec<Role>,
     },
-    /// The article does not exist (or already exists, for a create).
+    /// The article does not exist. (Creating an article that exists is a [`Self::Conflict`].)
     #[error("article not found")]
     NotFound,
     /// The command is not allowed in the article's current state.
@@ -57,12 +58,16 @@ pub enum DomainError {
     SelfApproval,
 }
 
-fn roles_list(roles: &[Role]) -> String {
-    roles
+fn forbidden_message(command: &str, required: &[Role]) -> String {
+    if required.is_empty() {
+        return format!("{command} is issued only by the system (the scheduler)");
+    }
+    let roles = required
         .iter()
         .map(Role::as_str)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    format!("{command} requires one of the roles {roles}")
 }
 
 fn detail_suffix(detail: &Option<String>) -> String {

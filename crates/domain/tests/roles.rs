@@ -253,3 +253,14 @@ fn an_actor_holds_each_role_once_and_admin_holds_all() {
     assert!(system().user.is_system());
     assert!(!admin().user.is_system());
 }
+
+#[test]
+fn a_user_refused_publish_due_is_told_only_the_scheduler_issues_it() {
+    let e = given_status(Scheduled)
+        .when(publisher(), publish_due())
+        .then_code("FORBIDDEN");
+    assert_eq!(
+        e.to_string(),
+        "publishDue is issued only by the system (the scheduler)"
+    );
+}

@@ -929,3 +929,24 @@ fn authors_are_kept_in_order_of_first_contribution() {
         .state();
     assert_eq!(article.authors, vec![EDITOR, EDITOR_2]);
 }
+
+#[test]
+fn unpublishing_while_a_newer_revision_is_scheduled_leaves_the_schedule_to_publish_it() {
+    let scheduled = republish_ready().then_after_at(t(70), publisher(), schedule(t(90)));
+    let article = scheduled
+        .clone()
+        .then_after_at(t(75), publisher(), unpublish("Legal review."))
+        .state();
+    assert_eq!(article.status, Scheduled);
+    assert_eq!(article.live_revision, None);
+    scheduled
+        .then_after_at(t(75), publisher(), unpublish("Legal review."))
+        .when(system(), publish_due())
+        .at(t(90))
+        .then_events([EventData::ArticlePublished {
+            revision: R3,
+            previous_live: None,
+            correction: None,
+            trigger: PublishTrigger::Schedule,
+        }]);
+}
