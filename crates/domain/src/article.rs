@@ -198,6 +198,9 @@ pub fn evolve(mut article: Article, event: &Event) -> Article {
         }
         EventData::SubmittedForReview { .. } => {
             article.status = Status::InReview;
+            // A submission asks for a fresh review, even of a revision approved before (an
+            // unpublished article going back to review).
+            article.approval = None;
             article.first_submitted_at.get_or_insert(event.at);
             article.submitted_at = Some(event.at);
         }

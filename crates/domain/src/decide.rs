@@ -81,9 +81,21 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
         }
         Action::ReviseDraft { content } => {
             let mut events = revise_preamble(article, name)?;
+            let slug_given = content
+                .slug
+                .as_deref()
+                .is_some_and(|s| !s.trim().is_empty());
+            let mut content = ArticleContent::new(content)?;
+            // Once an article has been live its URL is public: a revision that names no slug
+            // keeps the current one instead of deriving a new one from an edited headline.
+            if !slug_given && article.first_published_at.is_some() {
+                if let Some(slug) = article.content().and_then(|c| c.slug.clone()) {
+                    content.slug = Some(slug);
+                }
+            }
             events.push(EventData::DraftRevised {
                 revision: current.next(),
-                content: ArticleContent::new(content)?,
+                content,
             });
             events
         }

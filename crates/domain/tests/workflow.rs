@@ -950,3 +950,42 @@ fn unpublishing_while_a_newer_revision_is_scheduled_leaves_the_schedule_to_publi
             trigger: PublishTrigger::Schedule,
         }]);
 }
+
+#[test]
+fn revising_a_published_article_keeps_its_public_slug_when_none_is_named() {
+    let before = given_status(Published).state();
+    let article = given_status(Published)
+        .when(editor(), revise(seed_headed("NATO rebuffs Serbia")))
+        .accepted()
+        .state();
+    assert_eq!(
+        article.content().unwrap().slug,
+        before.content().unwrap().slug
+    );
+}
+
+#[test]
+fn revising_a_never_published_article_derives_the_slug_from_the_new_headline() {
+    let article = given_status(Draft)
+        .when(editor(), revise(seed_headed("NATO rebuffs Serbia")))
+        .accepted()
+        .state();
+    assert_eq!(
+        article.content().unwrap().slug.as_ref().unwrap().as_str(),
+        "nato-rebuffs-serbia"
+    );
+}
+
+#[test]
+fn resubmitting_an_unpublished_article_needs_a_fresh_approval() {
+    let article = given_status(Unpublished)
+        .when(editor(), submit())
+        .accepted()
+        .state();
+    assert!(!article.is_current_revision_approved());
+    given_status(Unpublished)
+        .then_after(editor(), submit())
+        .then_after(reviewer(), request_changes("Source the quote"))
+        .when(publisher(), publish())
+        .then_invalid_transition();
+}
