@@ -1,10 +1,28 @@
 //! Galley's storage: the append-only event log that is the source of truth, the projections
 //! the API reads, and the live feed, on SQLite (embedded default) and PostgreSQL.
+//!
+//! Everything goes through the [`Store`] facade. A command runs in one transaction: the
+//! article's events are read, [`galley_domain::decide`] is asked, the new events are appended
+//! with the next global positions, the projections are updated, and the transaction commits
+//! before the feed is woken. Invariants: nothing updates or deletes an event; positions are
+//! global, contiguous and commit-ordered (appends are serialised on the `log_head` row on
+//! PostgreSQL and by the single writer on SQLite); every projection row follows from the log
+//! (except the scheduler's `schedule_blocked_reason` note), so `rebuild_projections` gives
+//! exactly what the live path wrote; the feed's notifications are doorbells, and readers
+//! always re-read the log. See ARCHITECTURE-storage.md beside this crate.
 
+mod append;
+mod db;
 mod error;
+mod feed;
 mod model;
+mod project;
+mod read;
 mod store;
+pub mod testing;
+mod users;
 
+pub use append::PendingCommand;
 pub use error::StoreError;
 pub use model::*;
 pub use store::*;

@@ -83,7 +83,7 @@ impl EventFilter {
     /// Whether an event passes the filter.
     pub fn matches(&self, e: &StoredEvent) -> bool {
         self.article_id.is_none_or(|a| a == e.article_id)
-            && (self.event_types.is_empty() || self.event_types.iter().any(|t| *t == e.event_type))
+            && (self.event_types.is_empty() || self.event_types.contains(&e.event_type))
             && self.actor.is_none_or(|a| a == e.actor)
     }
 }

@@ -4,15 +4,23 @@
 //! NOTE FOR IMPLEMENTERS: the signatures here are the contract with galley-api and galley;
 //! keep them (add methods freely). Bodies are filled in by the storage issue.
 
+use std::sync::{Arc, Mutex, RwLock};
+
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use galley_domain::{ArticleId, Command, RevisionNumber, Role, UserId, Version};
+use tokio::task::JoinHandle;
 
+use crate::append::PendingCommand;
+use crate::db::{args, Db};
 use crate::error::StoreError;
+use crate::feed::Feed;
 use crate::model::{
     ArticleFilter, ArticleOrder, ArticleRecord, CommandOutcome, CommentRecord, EventFilter,
     Metadata, Page, Position, RevisionRecord, StoredEvent, UserRecord,
 };
+use crate::{project, read};
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -68,34 +76,160 @@ pub struct DueArticle {
 
 /// The event store, its projections and its live feed. Cheap to clone (an `Arc` inside).
 #[derive(Clone, Debug)]
-pub struct Store {}
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// What a [`BeforeCommitHook`] decides.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitDecision {
+    /// Go on and commit.
+    Commit,
+    /// Roll the transaction back, as a crash before commit would.
+    Abort,
+}
+
+/// A test hook run inside every append transaction after its events are written and before it
+/// commits, with the events about to commit. The contract suite uses it to hold a writer's
+/// transaction open (out-of-order commits) and to abort transactions mid-way. `None` in
+/// production.
+#[doc(hidden)]
+pub type BeforeCommitHook =
+    Arc<dyn Fn(Vec<StoredEvent>) -> BoxFuture<'static, CommitDecision> + Send + Sync>;
+
+/// The shared state behind every clone of a [`Store`].
+pub(crate) struct Inner {
+    /// The pools.
+    pub(crate) db: Db,
+    /// Wakes subscribers when the head moves.
+    pub(crate) feed: Feed,
+    /// See [`BeforeCommitHook`].
+    pub(crate) before_commit: RwLock<Option<BeforeCommitHook>>,
+    /// The PostgreSQL LISTEN task, stopped on close or drop.
+    pub(crate) listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("db", &self.db)
+            .field("feed", &self.feed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .listener
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
 
 impl Store {
+    /// Installs (or, with `None`, removes) the [`BeforeCommitHook`]. For tests only.
+    #[doc(hidden)]
+    pub fn set_before_commit_hook(&self, hook: Option<BeforeCommitHook>) {
+        *self
+            .inner
+            .before_commit
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = hook;
+    }
+
+    pub(crate) fn before_commit_hook(&self) -> Option<BeforeCommitHook> {
+        self.inner
+            .before_commit
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Runs raw SQL outside the event log's rules, for tests that must corrupt a projection
+    /// row on purpose. Returns the rows affected.
+    #[doc(hidden)]
+    pub async fn execute_raw_sql_for_tests(&self, sql: &str) -> Result<u64, StoreError> {
+        let (mut tx, _) = self.inner.db.begin_write(false).await?;
+        let n = tx.exec().execute(sql, &[]).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Opens the pool the URL names, applies the session settings of DESIGN.md §5 and, when
     /// asked, runs migrations.
     pub async fn connect(options: &StoreOptions) -> Result<Store, StoreError> {
-        let _ = options;
-        todo!()
+        let db = Db::connect(options).await?;
+        if options.migrate {
+            db.migrate().await?;
+        }
+        let inner = Arc::new(Inner {
+            db,
+            feed: Feed::new(),
+            before_commit: RwLock::new(None),
+            listener: Mutex::new(None),
+        });
+        if let Db::Postgres(pool) = &inner.db {
+            let task = tokio::spawn(crate::feed::listen_postgres(
+                pool.clone(),
+                Arc::downgrade(&inner),
+            ));
+            *inner.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        }
+        Ok(Store { inner })
     }
 
     /// The backend in use.
     pub fn backend(&self) -> BackendKind {
-        todo!()
+        self.inner.db.kind()
     }
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        todo!()
+        self.inner.db.migrate().await
     }
 
     /// Whether the database answers and every migration is applied (for /readyz).
     pub async fn ready(&self) -> Result<(), StoreError> {
-        todo!()
+        let applied = self
+            .inner
+            .db
+            .reader()
+            .fetch_all("SELECT version FROM _sqlx_migrations WHERE success", &[])
+            .await?;
+        let applied = applied
+            .iter()
+            .map(|r| r.get::<i64>("version"))
+            .collect::<Result<Vec<_>, _>>()?;
+        for migration in self.inner.db.migrator().iter() {
+            if !applied.contains(&migration.version) {
+                return Err(StoreError::Corrupt(format!(
+                    "migration {} ({}) is not applied",
+                    migration.version, migration.description
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Closes the pool and stops background listeners.
     pub async fn close(&self) {
-        todo!()
+        self.inner.feed.close();
+        if let Some(task) = self
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+        self.inner.db.close().await;
     }
 
     /// Runs a command: loads the article, `decide`s, appends, updates projections, all in one
@@ -108,14 +242,17 @@ impl Store {
         metadata: Metadata,
         idempotency_key: Option<String>,
     ) -> Result<CommandOutcome, StoreError> {
-        let _ = (command, metadata, idempotency_key);
-        todo!()
+        self.execute_one(PendingCommand {
+            command,
+            metadata,
+            idempotency_key,
+        })
+        .await
     }
 
     /// One article's projection.
     pub async fn article(&self, id: ArticleId) -> Result<Option<ArticleRecord>, StoreError> {
-        let _ = id;
-        todo!()
+        read::article(self.inner.db.reader(), id).await
     }
 
     /// Several articles at once (for DataLoader); missing ids are absent from the result.
@@ -123,14 +260,12 @@ impl Store {
         &self,
         ids: &[ArticleId],
     ) -> Result<Vec<ArticleRecord>, StoreError> {
-        let _ = ids;
-        todo!()
+        read::articles_by_ids(self.inner.db.reader(), ids).await
     }
 
     /// The article whose current revision has this slug.
     pub async fn article_by_slug(&self, slug: &str) -> Result<Option<ArticleRecord>, StoreError> {
-        let _ = slug;
-        todo!()
+        read::article_by_slug(self.inner.db.reader(), slug).await
     }
 
     /// A keyset-paginated, filtered list. `after` is an opaque cursor from an earlier page
@@ -142,14 +277,12 @@ impl Store {
         first: u32,
         after: Option<&str>,
     ) -> Result<Page<ArticleRecord>, StoreError> {
-        let _ = (filter, order, first, after);
-        todo!()
+        read::list_articles(self.inner.db.reader(), filter, order, first, after).await
     }
 
     /// Every revision of an article, oldest first.
     pub async fn revisions(&self, id: ArticleId) -> Result<Vec<RevisionRecord>, StoreError> {
-        let _ = id;
-        todo!()
+        read::revisions(self.inner.db.reader(), id, None).await
     }
 
     /// One revision.
@@ -158,8 +291,9 @@ impl Store {
         id: ArticleId,
         n: RevisionNumber,
     ) -> Result<Option<RevisionRecord>, StoreError> {
-        let _ = (id, n);
-        todo!()
+        Ok(read::revisions(self.inner.db.reader(), id, Some(n))
+            .await?
+            .pop())
     }
 
     /// Review comments on an article, oldest first, optionally of one revision.
@@ -168,8 +302,7 @@ impl Store {
         id: ArticleId,
         revision: Option<RevisionNumber>,
     ) -> Result<Vec<CommentRecord>, StoreError> {
-        let _ = (id, revision);
-        todo!()
+        read::comments(self.inner.db.reader(), id, revision).await
     }
 
     /// Events of one stream. Forward: versions greater than `cursor` (0 = from the start).
@@ -183,8 +316,7 @@ impl Store {
         limit: u32,
         types: &[String],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let _ = (id, direction, cursor, limit, types);
-        todo!()
+        read::read_stream(self.inner.db.reader(), id, direction, cursor, limit, types).await
     }
 
     /// Events of the global log with positions greater than `after`, in position order, at
@@ -195,13 +327,12 @@ impl Store {
         limit: u32,
         filter: &EventFilter,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let _ = (after, limit, filter);
-        todo!()
+        read::read_all(self.inner.db.reader(), after, limit, filter).await
     }
 
     /// The highest committed position (0 for an empty log).
     pub async fn head(&self) -> Result<Position, StoreError> {
-        todo!()
+        read::head(self.inner.db.reader()).await
     }
 
     /// Every event after `after` that matches the filter, exactly once and in position order:
@@ -212,8 +343,7 @@ impl Store {
         after: Position,
         filter: EventFilter,
     ) -> BoxStream<'static, Result<StoredEvent, StoreError>> {
-        let _ = (after, filter);
-        todo!()
+        self.subscribe_stream(after, filter)
     }
 
     /// Adds a user with the SHA-256 hex hash of their first token. Names are unique
@@ -226,8 +356,8 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<UserRecord, StoreError> {
-        let _ = (id, name, roles, token_hash, now);
-        todo!()
+        self.create_user_impl(id, name, roles, token_hash, now)
+            .await
     }
 
     /// Adds another token for an existing user (by name).
@@ -237,8 +367,7 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<UserRecord, StoreError> {
-        let _ = (user_name, token_hash, now);
-        todo!()
+        self.add_token_impl(user_name, token_hash, now).await
     }
 
     /// The user holding a live (not revoked) token with this hash.
@@ -246,19 +375,17 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let _ = token_hash;
-        todo!()
+        self.user_by_token_hash_impl(token_hash).await
     }
 
     /// Users by id (for resolving actors and reviewers).
     pub async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserRecord>, StoreError> {
-        let _ = ids;
-        todo!()
+        self.users_by_ids_impl(ids).await
     }
 
     /// Every user, by name.
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        todo!()
+        self.users_impl().await
     }
 
     /// Revokes every token of a user (by name); returns how many were revoked.
@@ -267,8 +394,7 @@ impl Store {
         user_name: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let _ = (user_name, now);
-        todo!()
+        self.revoke_tokens_impl(user_name, now).await
     }
 
     /// Scheduled articles due at `now`, oldest due first.
@@ -277,8 +403,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<DueArticle>, StoreError> {
-        let _ = (now, limit);
-        todo!()
+        read::due_articles(self.inner.db.reader(), now, limit).await
     }
 
     /// Records why a due article could not be published, so it shows as overdue with the
@@ -288,24 +413,79 @@ impl Store {
         id: ArticleId,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        let _ = (id, reason);
-        todo!()
+        let (mut tx, _) = self.inner.db.begin_write(false).await?;
+        let updated = tx
+            .exec()
+            .execute(
+                "UPDATE articles SET schedule_blocked_reason = $1 WHERE id = $2",
+                &args![reason, id.as_uuid()],
+            )
+            .await?;
+        tx.commit().await?;
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// Drops every projection and replays the whole log into it. Returns events replayed.
     pub async fn rebuild_projections(&self) -> Result<u64, StoreError> {
-        todo!()
+        let (mut tx, _) = self.inner.db.begin_write(true).await?;
+        let replayed = project::rebuild(&mut tx).await?;
+        tx.commit().await?;
+        Ok(replayed)
     }
 
     /// Rebuilds into a scratch copy and reports every difference from the live tables.
     pub async fn verify_projections(&self) -> Result<Vec<ProjectionDiff>, StoreError> {
-        todo!()
+        // The scratch copy is the live tables themselves, rebuilt inside a transaction that
+        // is rolled back: the comparison runs the very code a rebuild runs. The transaction
+        // holds the write lock, so no append changes the log between the two readings.
+        let (mut tx, _) = self.inner.db.begin_write(true).await?;
+        let live = project::dump(&mut tx).await?;
+        project::rebuild(&mut tx).await?;
+        let rebuilt = project::dump(&mut tx).await?;
+        tx.rollback().await?;
+        Ok(project::diff(&live, &rebuilt))
     }
 
     /// Appends events exactly as exported (ids, versions, positions, envelopes kept) and
     /// projects them; used by `galley events import` into an empty database.
     pub async fn import_events(&self, events: &[StoredEvent]) -> Result<u64, StoreError> {
-        let _ = events;
-        todo!()
+        let (mut tx, mut head) = self.inner.db.begin_write(true).await?;
+        let mut projector = project::Projector::default();
+        for event in events {
+            if event.position != head + 1 {
+                return Err(StoreError::Invalid {
+                    field: "position".to_owned(),
+                    message: format!(
+                        "event {} has position {} but the log continues at {}",
+                        event.event_id,
+                        event.position,
+                        head + 1
+                    ),
+                });
+            }
+            // Read through the upcaster first: an event this build cannot read is refused.
+            event.event()?;
+            project::insert_event(tx.exec(), event).await?;
+            projector.apply(&mut tx, event).await?;
+            head = event.position;
+        }
+        projector.flush(&mut tx).await?;
+        tx.exec()
+            .execute("UPDATE log_head SET position = $1", &args![head])
+            .await?;
+        if tx.is_pg() {
+            tx.exec()
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &args![crate::append::NOTIFY_CHANNEL, head.to_string()],
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        self.inner.feed.bump(head);
+        Ok(events.len() as u64)
     }
 }
