@@ -1,1 +1,244 @@
-//! placeholder
+//! Galley's API: the GraphQL schema and the axum router that serves it over HTTP and WebSocket.
+//!
+//! This is the only crate that knows GraphQL or HTTP. A request flows through the layers of
+//! [`router`] (request id, tracing span, metrics, timeout, body limit), is authenticated by its
+//! bearer token, rate-limited per user, checked against the document limits, and executed
+//! against [`schema::GalleySchema`], whose mutations turn into domain commands run by the
+//! store. Invariants: nothing is readable without a token except /healthz and /readyz (and
+//! /metrics, which holds no article data); every error leaves with a code from
+//! [`error::ErrorCode`], and internal causes are logged, never sent; a mutation never runs from
+//! a GET or from a POST that is not JSON.
+
+pub mod auth;
+pub mod error;
+mod http;
+pub mod metrics;
+pub mod scheduler;
+pub mod schema;
+mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use galley_storage::Store;
+use tokio::sync::watch;
+use tower::ServiceBuilder;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, ErrorCode};
+pub use schema::{build_schema, sdl, GalleySchema};
+
+/// The header that carries the request id in and out.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Limits that protect the service from expensive or abusive requests.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// Largest request body, in bytes (413 above it).
+    pub body_limit_bytes: usize,
+    /// Deepest selection nesting.
+    pub max_depth: usize,
+    /// Highest complexity; connection fields count `first` times their selection.
+    pub max_complexity: usize,
+    /// Most aliases in one document.
+    pub max_aliases: usize,
+    /// Most directives on one field.
+    pub max_directives: usize,
+    /// Page size when `first` is absent.
+    pub default_page_size: u32,
+    /// Largest `first` accepted.
+    pub max_page_size: u32,
+    /// Longest an HTTP request may take (408 after it).
+    pub request_timeout: Duration,
+    /// Requests per second per user, refilled continuously; 0 disables the limit.
+    pub rate_limit_per_second: u32,
+    /// Requests a user may make at once before the refill rate applies.
+    pub rate_limit_burst: u32,
+    /// How long a WebSocket may wait before sending connection_init (closed with 4408).
+    pub ws_init_timeout: Duration,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            body_limit_bytes: 1024 * 1024,
+            max_depth: 12,
+            max_complexity: 10_000,
+            max_aliases: 30,
+            max_directives: 10,
+            default_page_size: 20,
+            max_page_size: 100,
+            request_timeout: Duration::from_secs(30),
+            rate_limit_per_second: 50,
+            rate_limit_burst: 200,
+            ws_init_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    schema: GalleySchema,
+    limits: ApiLimits,
+    limiter: auth::RateLimiter,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Flips to `true` when the server shuts down, so WebSocket connections (which outlive
+    /// the HTTP server's own graceful shutdown) can complete their subscriptions and close.
+    shutdown: watch::Receiver<bool>,
+    /// One clone per open WebSocket connection; the count tells shutdown when they are gone.
+    ws_connections: Arc<()>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resolves once `shutdown` holds `true` (or its sender is gone). The guard `wait_for` returns
+/// is dropped here, so callers' futures stay `Send`.
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+impl AppState {
+    /// The state of one server.
+    pub fn new(store: Store, limits: ApiLimits, shutdown: watch::Receiver<bool>) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                schema: build_schema(store.clone(), limits.clone()),
+                limiter: auth::RateLimiter::new(
+                    limits.rate_limit_per_second,
+                    limits.rate_limit_burst,
+                ),
+                metrics: metrics::prometheus_handle(),
+                store,
+                limits,
+                shutdown,
+                ws_connections: Arc::new(()),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &GalleySchema {
+        &self.inner.schema
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &ApiLimits {
+        &self.inner.limits
+    }
+
+    /// How many WebSocket connections are open.
+    pub fn open_websockets(&self) -> usize {
+        Arc::strong_count(&self.inner.ws_connections) - 1
+    }
+}
+
+/// Makes a UUIDv7 request id when the client sent none.
+#[derive(Clone, Copy, Debug, Default)]
+struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        uuid::Uuid::now_v7()
+            .to_string()
+            .parse()
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The HTTP router: /graphql, /graphql/ws, /healthz, /readyz and /metrics.
+pub fn router(state: AppState) -> Router {
+    let limits = state.limits().clone();
+    let header = HeaderName::from_static(REQUEST_ID_HEADER);
+    Router::new()
+        .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+        .route("/graphql/ws", get(ws::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_endpoint))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuidV7))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                        let request_id = req
+                            .headers()
+                            .get(REQUEST_ID_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %req.method(),
+                            path = %req.uri().path(),
+                            request_id = %request_id,
+                        )
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(header))
+                .layer(axum::middleware::from_fn(metrics::track_http))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    limits.request_timeout,
+                ))
+                .layer(DefaultBodyLimit::max(limits.body_limit_bytes)),
+        )
+}
+
+/// Liveness: the process answers. No dependency is checked.
+async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, "ok\n")
+}
+
+/// Readiness: the database answers and every migration is applied.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store().ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned())
+        }
+    }
+}
+
+/// Prometheus metrics, with the log head sampled at scrape time.
+async fn metrics_endpoint(State(state): State<AppState>) -> impl IntoResponse {
+    if let Ok(head) = state.store().head().await {
+        ::metrics::gauge!("galley_log_head_position").set(head as f64);
+    }
+    ::metrics::gauge!("galley_websocket_connections").set(state.open_websockets() as f64);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.inner.metrics.render(),
+    )
+}

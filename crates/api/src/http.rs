@@ -1,0 +1,576 @@
+//! GraphQL over HTTP (the GraphQL-over-HTTP specification): media type negotiation, the CSRF
+//! rules (no mutation from GET, no POST that is not JSON), batches refused, document limits,
+//! authentication and rate limiting, then execution.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::Positioned;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::auth::{self, Principal};
+use crate::error::{ApiError, ErrorCode};
+use crate::schema::{Loaders, RequestContext};
+use crate::{AppState, REQUEST_ID_HEADER};
+
+/// The media type of the GraphQL-over-HTTP specification.
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+/// The response media type the client accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    /// application/graphql-response+json: request errors are 4xx.
+    GraphqlResponse,
+    /// application/json: the legacy type; every well-formed request gets 200.
+    Json,
+}
+
+impl MediaType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// Negotiates from the Accept header; `None` when nothing acceptable is offered. A missing
+/// header is treated as application/json, as the specification asks.
+pub fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(MediaType::Json);
+    };
+    let mut json = false;
+    for item in accept.split(',') {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if refused {
+            continue;
+        }
+        match media.as_str() {
+            GRAPHQL_RESPONSE_JSON => return Some(MediaType::GraphqlResponse),
+            APPLICATION_JSON | "application/*" | "*/*" => json = true,
+            _ => {}
+        }
+    }
+    json.then_some(MediaType::Json)
+}
+
+/// A response made outside the executor: errors only, never `data`.
+pub fn error_response(
+    status: StatusCode,
+    media: MediaType,
+    errors: &[ApiError],
+    request_id: Option<&str>,
+) -> Response {
+    let body = serde_json::json!({
+        "errors": errors.iter().map(|e| e.to_json(request_id)).collect::<Vec<_>>()
+    });
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.as_str()),
+    );
+    response
+}
+
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, message)
+}
+
+/// A request rejected before execution, with its HTTP status.
+#[derive(Debug)]
+pub struct Rejection {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The errors.
+    pub errors: Vec<ApiError>,
+    /// Extra headers (Allow, Retry-After, WWW-Authenticate).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, error: ApiError) -> Rejection {
+        Rejection {
+            status,
+            errors: vec![error],
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Rejection {
+        self.headers.push((name, value));
+        self
+    }
+
+    fn into_response(self, media: MediaType, request_id: Option<&str>) -> Response {
+        let mut response = error_response(self.status, media, &self.errors, request_id);
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+/// A parsed and checked request, ready to execute.
+pub struct Prepared {
+    /// The request with its parsed document set.
+    pub request: async_graphql::Request,
+    /// The operation's type.
+    pub kind: OperationType,
+    /// The first root field, for metrics labels (bounded by the schema).
+    pub root_field: String,
+}
+
+/// Parses the document, picks the operation and checks the limits the executor does not
+/// enforce itself (aliases). Parse failures are BAD_REQUEST; the executor reports validation.
+pub fn prepare(
+    mut request: async_graphql::Request,
+    max_aliases: usize,
+) -> Result<Prepared, Rejection> {
+    let doc = match async_graphql::parser::parse_query(&request.query) {
+        Ok(doc) => doc,
+        Err(e) => {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                bad_request(format!("the document does not parse: {e}")),
+            ))
+        }
+    };
+    let Some(operation) = select_operation(&doc, request.operation_name.as_deref()) else {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            bad_request(match &request.operation_name {
+                Some(name) => format!("the document has no operation named {name:?}"),
+                None => "the document has several operations; name one in operationName".to_owned(),
+            }),
+        ));
+    };
+    let kind = operation.node.ty;
+    let root_field = operation
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .find_map(|s| match &s.node {
+            Selection::Field(f) => Some(f.node.name.node.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "fragment".to_owned());
+    let aliases = count_aliases(&doc);
+    if aliases > max_aliases {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            bad_request(format!(
+                "the document has {aliases} aliases; at most {max_aliases} are allowed"
+            )),
+        ));
+    }
+    request.set_parsed_query(doc);
+    Ok(Prepared {
+        request,
+        kind,
+        root_field,
+    })
+}
+
+fn select_operation<'a>(
+    doc: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a Positioned<async_graphql::parser::types::OperationDefinition>> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    }
+}
+
+/// Every alias in the document, fragments included (an alias flood is cheap to send and
+/// expensive to resolve, and the complexity limit alone counts it only once per fragment).
+fn count_aliases(doc: &ExecutableDocument) -> usize {
+    fn in_set(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|s| match &s.node {
+                Selection::Field(f) => {
+                    usize::from(f.node.alias.is_some()) + in_set(&f.node.selection_set.node)
+                }
+                Selection::InlineFragment(f) => in_set(&f.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    doc.operations
+        .iter()
+        .map(|(_, op)| in_set(&op.node.selection_set.node))
+        .sum::<usize>()
+        + doc
+            .fragments
+            .values()
+            .map(|f| in_set(&f.node.selection_set.node))
+            .sum::<usize>()
+}
+
+/// Authenticates the request's bearer token and takes one request from the user's bucket.
+pub async fn authorise(
+    state: &AppState,
+    authorization: Option<&str>,
+) -> Result<Principal, Rejection> {
+    let token = authorization.and_then(auth::bearer_token);
+    let principal = match auth::authenticate(state.store(), token).await {
+        Ok(p) => p,
+        Err(e) => {
+            let status = if e.code() == ErrorCode::Unauthenticated {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            return Err(Rejection::new(status, e)
+                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+    };
+    if let Err(wait) = state.inner.limiter.check(principal.id()) {
+        metrics::counter!("galley_rate_limited_total").increment(1);
+        let secs = wait.as_secs().max(1).to_string();
+        let mut rejection = Rejection::new(StatusCode::TOO_MANY_REQUESTS, auth::rate_limited(wait));
+        if let Ok(v) = HeaderValue::from_str(&secs) {
+            rejection = rejection.with_header(header::RETRY_AFTER, v);
+        }
+        return Err(rejection);
+    }
+    Ok(principal)
+}
+
+/// `GET /graphql`: queries only.
+pub async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let request_id = request_id(&headers);
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let request = (|| {
+        let query = params
+            .get("query")
+            .ok_or_else(|| bad_request("the query parameter is required"))?;
+        let mut request = async_graphql::Request::new(query.clone());
+        if let Some(name) = params.get("operationName").filter(|n| !n.is_empty()) {
+            request = request.operation_name(name.clone());
+        }
+        if let Some(vars) = params.get("variables").filter(|v| !v.is_empty()) {
+            let vars: serde_json::Value = serde_json::from_str(vars)
+                .map_err(|e| bad_request(format!("variables is not JSON: {e}")))?;
+            request = request.variables(async_graphql::Variables::from_json(vars));
+        }
+        Ok::<_, ApiError>(request)
+    })();
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => {
+            return Rejection::new(StatusCode::BAD_REQUEST, e)
+                .into_response(media, request_id.as_deref())
+        }
+    };
+    run(state, Method::GET, &headers, request, media, request_id).await
+}
+
+/// `POST /graphql`: a single JSON request.
+pub async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request_id = request_id(&headers);
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let reject = |status: StatusCode, message: String| {
+        Rejection::new(status, bad_request(message)).into_response(media, request_id.as_deref())
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence != APPLICATION_JSON {
+        // Only JSON: a form or text/plain POST is a "simple" request a browser sends across
+        // origins without a preflight, so accepting it would allow cross-site mutations.
+        return reject(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("the request body must be application/json, not {content_type:?}"),
+        );
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let status = e.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "the request body exceeds {} bytes",
+                    state.limits().body_limit_bytes
+                )
+            } else {
+                e.body_text()
+            };
+            return reject(status, message);
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+            )
+        }
+    };
+    if value.is_array() {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "batched requests are not supported; send one operation per request".to_owned(),
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a GraphQL request: {e}"),
+            )
+        }
+    };
+    run(state, Method::POST, &headers, request, media, request_id).await
+}
+
+fn not_acceptable() -> Response {
+    error_response(
+        StatusCode::NOT_ACCEPTABLE,
+        MediaType::Json,
+        &[bad_request(format!(
+            "accept {GRAPHQL_RESPONSE_JSON} or {APPLICATION_JSON}"
+        ))],
+        None,
+    )
+}
+
+async fn run(
+    state: AppState,
+    method: Method,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    media: MediaType,
+    request_id: Option<String>,
+) -> Response {
+    let rid = request_id.as_deref();
+    let prepared = match prepare(request, state.limits().max_aliases) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(media, rid),
+    };
+    if method == Method::GET && prepared.kind != OperationType::Query {
+        return Rejection::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            bad_request("only queries may be sent with GET; send mutations with POST"),
+        )
+        .with_header(header::ALLOW, HeaderValue::from_static("POST"))
+        .into_response(media, rid);
+    }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = match authorise(&state, authorization).await {
+        Ok(p) => p,
+        Err(r) => return r.into_response(media, rid),
+    };
+    if prepared.kind == OperationType::Subscription {
+        return Rejection::new(
+            StatusCode::BAD_REQUEST,
+            bad_request("subscriptions are served over WebSocket at /graphql/ws"),
+        )
+        .into_response(media, rid);
+    }
+    let kind = operation_kind(prepared.kind);
+    let root_field = prepared.root_field;
+    let request = prepared
+        .request
+        .data(RequestContext {
+            principal: principal.clone(),
+            request_id: request_id.clone(),
+        })
+        .data(Loaders::new(state.store()));
+    let span = tracing::info_span!(
+        "graphql",
+        operation = kind,
+        field = %root_field,
+        user = %principal.user.name,
+    );
+    let start = Instant::now();
+    let response = state.schema().execute(request).instrument(span).await;
+    let (status, body, outcome) = shape_response(response, media, rid);
+    let labels = [
+        ("type", kind.to_owned()),
+        ("field", root_field),
+        ("outcome", outcome.to_owned()),
+    ];
+    metrics::counter!("graphql_operations_total", &labels).increment(1);
+    metrics::histogram!("graphql_operation_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.as_str()),
+    );
+    response
+}
+
+/// The operation type as a label.
+pub fn operation_kind(kind: OperationType) -> &'static str {
+    match kind {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
+}
+
+/// Turns an executor response into the HTTP status and JSON body. A response with errors and
+/// no data whose errors have no path is a request error (validation, limits): it carries no
+/// `data`, its errors get BAD_REQUEST, and under application/graphql-response+json it is a 400.
+/// Internal errors get the request id.
+pub fn shape_response(
+    response: async_graphql::Response,
+    media: MediaType,
+    request_id: Option<&str>,
+) -> (StatusCode, serde_json::Value, &'static str) {
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| serde_json::json!({}));
+    let object = body.as_object_mut();
+    let mut outcome = if response.errors.is_empty() {
+        "ok"
+    } else {
+        "error"
+    };
+    if let Some(object) = object {
+        if let Some(errors) = object.get_mut("errors").and_then(|e| e.as_array_mut()) {
+            for error in errors {
+                decorate_error(error, request_error, request_id);
+            }
+        }
+        if request_error {
+            object.remove("data");
+            outcome = "rejected";
+        }
+    }
+    let status = if request_error && media == MediaType::GraphqlResponse {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, body, outcome)
+}
+
+/// Adds the code to an error without one and the request id to an internal one.
+pub fn decorate_error(
+    error: &mut serde_json::Value,
+    request_error: bool,
+    request_id: Option<&str>,
+) {
+    let Some(error) = error.as_object_mut() else {
+        return;
+    };
+    let message_is_callers = error
+        .get("message")
+        .and_then(|m| m.as_str())
+        .is_some_and(|m| m.starts_with("Failed to parse") || m.starts_with("Invalid value"));
+    let ext = error
+        .entry("extensions")
+        .or_insert_with(|| serde_json::json!({}));
+    let Some(ext) = ext.as_object_mut() else {
+        return;
+    };
+    if !ext.contains_key("code") {
+        // Argument coercion failures are the caller's, whatever stage reports them.
+        let code = if request_error || message_is_callers {
+            ErrorCode::BadRequest
+        } else {
+            ErrorCode::InternalServerError
+        };
+        ext.insert("code".into(), code.as_str().into());
+    }
+    if ext.get("code").and_then(|c| c.as_str()) == Some(ErrorCode::InternalServerError.as_str()) {
+        if let Some(id) = request_id {
+            ext.insert("requestId".into(), id.into());
+        }
+        if !request_error {
+            // An error without our code came from inside the executor; its message might
+            // hold internals, so it is replaced (it was logged where it arose).
+            error.insert("message".into(), "internal server error".into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn graphql_response_json_is_preferred_when_accepted() {
+        assert_eq!(
+            negotiate(&accept(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
+            Some(MediaType::GraphqlResponse)
+        );
+        assert_eq!(
+            negotiate(&accept("application/json")),
+            Some(MediaType::Json)
+        );
+        assert_eq!(negotiate(&accept("*/*")), Some(MediaType::Json));
+        assert_eq!(negotiate(&HeaderMap::new()), Some(MediaType::Json));
+        assert_eq!(negotiate(&accept("text/html")), None);
+    }
+
+    #[test]
+    fn aliases_are_counted_in_operations_and_fragments() {
+        let doc = async_graphql::parser::parse_query(
+            "query { a: me { id } b: me { n: name } ...F } fragment F on Query { c: me { id } }",
+        )
+        .unwrap();
+        assert_eq!(count_aliases(&doc), 4);
+    }
+}

@@ -1,0 +1,96 @@
+//! The scheduler: publishes SCHEDULED articles when they fall due, as the system actor.
+//!
+//! Exactly-once across replicas follows from the log's expected-version check: every replica
+//! may try the same due article with the version it read, one append wins, the others get
+//! CONFLICT and move on. A due article that cannot be published (an embargo in force, an
+//! approval gone stale) is marked with the reason and stays visibly overdue; it is retried on
+//! every tick, so lifting the embargo lets it go out.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use galley_domain::{Action, Actor, Command, DomainError};
+use galley_storage::{Metadata, Store, StoreError};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Most due articles handled per tick.
+const BATCH: u32 = 100;
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    /// Articles this replica published.
+    pub published: usize,
+    /// Articles another replica (or a concurrent command) got to first.
+    pub lost_races: usize,
+    /// Articles that could not be published and were marked with the reason.
+    pub blocked: usize,
+}
+
+/// Publishes every article due at `now`.
+pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, StoreError> {
+    let mut report = TickReport::default();
+    for due in store.due_articles(now, BATCH).await? {
+        let command = Command {
+            article_id: due.id,
+            expected_version: due.version,
+            actor: Actor::system(),
+            now,
+            action: Action::PublishDue,
+        };
+        let metadata = Metadata {
+            correlation_id: Some(Uuid::now_v7()),
+            causation_id: None,
+            request_id: None,
+        };
+        match store.execute(command, metadata, None).await {
+            Ok(_) => {
+                report.published += 1;
+                metrics::counter!("galley_scheduler_published_total").increment(1);
+                tracing::info!(article_id = %due.id, due = %due.scheduled_for, "published scheduled article");
+            }
+            Err(e) if e.current_version().is_some() => {
+                report.lost_races += 1;
+                tracing::debug!(article_id = %due.id, "scheduled article handled elsewhere");
+            }
+            Err(StoreError::Domain(
+                e @ (DomainError::Embargoed { .. } | DomainError::InvalidTransition { .. }),
+            )) => {
+                report.blocked += 1;
+                metrics::counter!("galley_scheduler_blocked_total").increment(1);
+                let reason = format!("{}: {e}", e.code());
+                // Write only when the reason changes, so a blocked article does not cost a
+                // write per tick on every replica.
+                let current = store
+                    .article(due.id)
+                    .await?
+                    .and_then(|a| a.schedule_blocked_reason);
+                if current.as_deref() != Some(reason.as_str()) {
+                    tracing::warn!(article_id = %due.id, %reason, "scheduled article is overdue");
+                    store.set_schedule_blocked(due.id, Some(&reason)).await?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(report)
+}
+
+/// Runs [`tick`] every `interval` until `shutdown` flips to true. Errors are logged and the
+/// loop goes on; a database outage must not stop scheduled publishing for good.
+pub async fn run(store: Store, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut timer = tokio::time::interval(interval);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = timer.tick() => {}
+            _ = crate::stopped(&mut shutdown) => break,
+        }
+        if let Err(e) = tick(&store, Utc::now()).await {
+            metrics::counter!("galley_scheduler_errors_total").increment(1);
+            tracing::error!(error = %e, "scheduler tick failed");
+        }
+    }
+    tracing::debug!("scheduler stopped");
+}

@@ -1,0 +1,40 @@
+//! The GraphQL schema: types, queries, mutations and subscriptions, and how it is built.
+
+pub mod context;
+pub mod mutation;
+pub mod query;
+pub mod subscription;
+pub mod types;
+
+use async_graphql::{SDLExportOptions, Schema};
+use galley_storage::Store;
+
+use crate::ApiLimits;
+pub use context::{Loaders, RequestContext};
+pub use mutation::Mutation;
+pub use query::Query;
+pub use subscription::Subscription;
+
+/// Galley's schema type.
+pub type GalleySchema = Schema<Query, Mutation, Subscription>;
+
+/// Builds the schema with the store and the limits in its data. Depth, complexity (lists
+/// weighted by `first`) and directives are enforced by the executor; aliases and batches by
+/// the transport, before execution.
+pub fn build_schema(store: Store, limits: ApiLimits) -> GalleySchema {
+    Schema::build(Query, Mutation, Subscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(limits.max_depth.max(32))
+        .limit_directives(limits.max_directives)
+        .data(store)
+        .data(limits)
+        .finish()
+}
+
+/// The schema's SDL, as checked in at the root as schema.graphql. It needs no database.
+pub fn sdl() -> String {
+    Schema::build(Query, Mutation, Subscription)
+        .finish()
+        .sdl_with_options(SDLExportOptions::new())
+}

@@ -1,0 +1,406 @@
+//! The write side: one mutation per domain command. Each names the version it expects, may
+//! carry an idempotency key, and returns the article and the events it appended.
+
+use async_graphql::{Context, Object, ID};
+use chrono::{DateTime, Utc};
+use galley_domain::{Action, ArticleId, Command, CommentId, RevisionNumber, UserId, Version};
+use galley_storage::Metadata;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::schema::context::ContextExt;
+use crate::schema::types::{parse_id, Article, ArticlePayload, ContentInput, Event};
+
+/// Longest idempotency key accepted.
+const IDEMPOTENCY_KEY_MAX: usize = 200;
+
+/// The root of every write.
+#[derive(Debug, Default)]
+pub struct Mutation;
+
+/// Runs one command through the store and shapes the payload.
+async fn execute(
+    ctx: &Context<'_>,
+    article_id: ArticleId,
+    expected_version: Version,
+    action: Action,
+    idempotency_key: Option<String>,
+) -> ApiResult<ArticlePayload> {
+    let principal = ctx.principal()?;
+    if let Some(key) = &idempotency_key {
+        if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX {
+            return Err(ApiError::validation(
+                "idempotencyKey",
+                format!("must be 1 to {IDEMPOTENCY_KEY_MAX} bytes"),
+            ));
+        }
+    }
+    let name = action.name();
+    let command = Command {
+        article_id,
+        expected_version,
+        actor: principal.actor(),
+        now: Utc::now(),
+        action,
+    };
+    let metadata = Metadata {
+        correlation_id: Some(Uuid::now_v7()),
+        causation_id: None,
+        request_id: ctx.request_id().map(str::to_owned),
+    };
+    let result = ctx
+        .store()
+        .execute(command, metadata, idempotency_key)
+        .await
+        .map_err(ApiError::from);
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code().as_str(),
+    };
+    metrics::counter!("galley_commands_total", "command" => name, "outcome" => outcome)
+        .increment(1);
+    let outcome = result?;
+    if !outcome.replayed {
+        metrics::counter!("galley_events_appended_total").increment(outcome.events.len() as u64);
+    }
+    Ok(ArticlePayload {
+        article: Article(outcome.article),
+        events: outcome.events.into_iter().map(Event).collect(),
+        replayed: outcome.replayed,
+    })
+}
+
+/// The id of something a command creates (an article, a comment). Normally a fresh UUIDv7;
+/// with an idempotency key it is derived from the caller and the key, so that a retry is the
+/// same command (the store compares whole commands, ids included) and gets the original
+/// outcome back instead of IDEMPOTENCY_KEY_REUSED.
+fn new_id(ctx: &Context<'_>, kind: &str, idempotency_key: Option<&str>) -> Uuid {
+    let (Some(key), Ok(principal)) = (idempotency_key, ctx.principal()) else {
+        return Uuid::now_v7();
+    };
+    let digest = Sha256::digest(format!("galley:{kind}:{}:{key}", principal.id()).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+fn article_id(id: &ID) -> ApiResult<ArticleId> {
+    parse_id("articleId", id)
+}
+
+#[Object]
+impl Mutation {
+    /// Creates an article with its first revision (EDITOR).
+    async fn create_article(
+        &self,
+        ctx: &Context<'_>,
+        content: ContentInput,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let action = Action::CreateArticle {
+            content: content.into(),
+        };
+        let id = ArticleId::from_uuid(new_id(ctx, "article", idempotency_key.as_deref()));
+        Ok(execute(ctx, id, Version::NONE, action, idempotency_key).await?)
+    }
+
+    /// Writes a new revision of the working copy (EDITOR). Revising an approved article
+    /// invalidates the approval; revising a scheduled one cancels the schedule.
+    async fn revise_draft(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        content: ContentInput,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let action = Action::ReviseDraft {
+            content: content.into(),
+        };
+        let id = self::article_id(&article_id)?;
+        Ok(execute(ctx, id, Version(expected_version), action, idempotency_key).await?)
+    }
+
+    /// Submits the current revision for review (EDITOR).
+    async fn submit_for_review(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::SubmitForReview,
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Takes a submission back (EDITOR).
+    async fn withdraw_submission(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::WithdrawSubmission,
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Assigns a reviewer (EDITOR or REVIEWER).
+    async fn assign_reviewer(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        reviewer_id: ID,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        let reviewer: UserId = parse_id("reviewerId", &reviewer_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::AssignReviewer { reviewer },
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Attaches a review comment to a revision (REVIEWER or EDITOR).
+    async fn add_review_comment(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        revision: u32,
+        body: String,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        let action = Action::AddReviewComment {
+            comment_id: CommentId::from_uuid(new_id(ctx, "comment", idempotency_key.as_deref())),
+            revision: RevisionNumber(revision),
+            body,
+        };
+        Ok(execute(ctx, id, Version(expected_version), action, idempotency_key).await?)
+    }
+
+    /// Sends the revision under review back, with a reason (REVIEWER).
+    async fn request_changes(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        reason: String,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::RequestChanges { reason },
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Approves exactly this revision (REVIEWER who is not an author).
+    async fn approve_revision(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        revision: u32,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::ApproveRevision {
+                revision: RevisionNumber(revision),
+            },
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Publishes the approved revision (PUBLISHER): now, or at `at`, which schedules it. A
+    /// re-publication may carry a public `correction` note.
+    async fn publish_article(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        at: Option<DateTime<Utc>>,
+        correction: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        let action = match at {
+            Some(publish_at) => Action::SchedulePublication {
+                publish_at,
+                correction,
+            },
+            None => Action::PublishNow { correction },
+        };
+        Ok(execute(ctx, id, Version(expected_version), action, idempotency_key).await?)
+    }
+
+    /// Calls off a scheduled publication (PUBLISHER).
+    async fn cancel_schedule(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::CancelSchedule,
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Takes the live revision down, with a reason (PUBLISHER).
+    async fn unpublish_article(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        reason: String,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::UnpublishArticle { reason },
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Embargoes the article until a future time (EDITOR or PUBLISHER).
+    async fn set_embargo(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        until: DateTime<Utc>,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::SetEmbargo { until },
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Lifts the embargo, with a reason (ADMIN).
+    async fn lift_embargo(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        reason: String,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::LiftEmbargo { reason },
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Archives the article, not while live (PUBLISHER or ADMIN).
+    async fn archive_article(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::ArchiveArticle,
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Brings an archived article back as a draft (PUBLISHER or ADMIN).
+    async fn restore_article(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::RestoreArticle,
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Makes an old revision's content the new current revision (EDITOR); history is never
+    /// rewritten.
+    async fn restore_revision(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        revision: u32,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let id = self::article_id(&article_id)?;
+        Ok(execute(
+            ctx,
+            id,
+            Version(expected_version),
+            Action::RestoreRevision {
+                revision: RevisionNumber(revision),
+            },
+            idempotency_key,
+        )
+        .await?)
+    }
+}

@@ -1,0 +1,153 @@
+//! The read side: articles, the global event feed and users.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object, ID};
+use galley_domain::{ArticleId, Role, UserId};
+use galley_storage::{ArticleFilter, ArticleOrder, EventFilter};
+
+use crate::error::ApiError;
+use crate::schema::context::ContextExt;
+use crate::schema::types::{
+    page_size, parse_cursor, parse_id, Article, ArticleFilterInput, ArticleOrderBy, Event,
+    EventConnection, EventFilterInput, User,
+};
+
+/// The root of every read.
+#[derive(Debug, Default)]
+pub struct Query;
+
+/// A page of articles.
+pub type ArticleConnection = Connection<String, Article>;
+
+#[Object]
+impl Query {
+    /// One article by id; null when there is none.
+    async fn article(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Article>> {
+        ctx.principal()?;
+        let id: ArticleId = parse_id("id", &id)?;
+        Ok(ctx
+            .store()
+            .article(id)
+            .await
+            .map_err(ApiError::from)?
+            .map(Article))
+    }
+
+    /// The article whose current revision has this slug; null when there is none.
+    async fn article_by_slug(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Option<Article>> {
+        ctx.principal()?;
+        Ok(ctx
+            .store()
+            .article_by_slug(&slug)
+            .await
+            .map_err(ApiError::from)?
+            .map(Article))
+    }
+
+    /// Articles, filtered and ordered, a page at a time (`first` is capped).
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn articles(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ArticleFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default)] order_by: ArticleOrderBy,
+    ) -> async_graphql::Result<ArticleConnection> {
+        ctx.principal()?;
+        let first = page_size(ctx, first)?;
+        let filter = filter.unwrap_or_default();
+        let store_filter = ArticleFilter {
+            text: filter.text.filter(|t| !t.trim().is_empty()),
+            status: filter.status.into_iter().map(Into::into).collect(),
+            category: filter.category,
+            tag: filter.tag,
+            author: filter
+                .author
+                .as_ref()
+                .map(|a| parse_id::<UserId>("filter.author", a))
+                .transpose()?,
+            updated_since: filter.updated_since,
+        };
+        let order = match order_by {
+            ArticleOrderBy::UpdatedDesc => ArticleOrder::UpdatedDesc,
+            ArticleOrderBy::UpdatedAsc => ArticleOrder::UpdatedAsc,
+            ArticleOrderBy::CreatedDesc => ArticleOrder::CreatedDesc,
+            ArticleOrderBy::Relevance => ArticleOrder::Relevance,
+        };
+        let page = ctx
+            .store()
+            .list_articles(&store_filter, order, first, after.as_deref())
+            .await
+            .map_err(ApiError::from)?;
+        let mut connection = Connection::new(after.is_some(), page.has_next_page);
+        connection.edges.extend(
+            page.items
+                .into_iter()
+                .map(|(cursor, a)| Edge::new(cursor, Article(a))),
+        );
+        Ok(connection)
+    }
+
+    /// The global event log in position order. The cursor is the event's position; pass the
+    /// last one seen as `after` to continue (or to the `events` subscription).
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        first: Option<i32>,
+        filter: Option<EventFilterInput>,
+    ) -> async_graphql::Result<EventConnection> {
+        ctx.principal()?;
+        let first = page_size(ctx, first)?;
+        let after_position = parse_cursor(after.as_deref())?.unwrap_or(0);
+        let filter = match filter {
+            Some(f) => f.to_filter()?,
+            None => EventFilter::default(),
+        };
+        let mut events = ctx
+            .store()
+            .read_all(after_position, first.saturating_add(1), &filter)
+            .await
+            .map_err(ApiError::from)?;
+        let has_next = events.len() > first as usize;
+        events.truncate(first as usize);
+        let mut connection = Connection::new(after_position > 0, has_next);
+        connection.edges.extend(
+            events
+                .into_iter()
+                .map(|e| Edge::new(e.position.to_string(), Event(e))),
+        );
+        Ok(connection)
+    }
+
+    /// The highest committed position of the log (0 when it is empty).
+    async fn head(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        ctx.principal()?;
+        Ok(ctx.store().head().await.map_err(ApiError::from)?)
+    }
+
+    /// The caller.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        Ok(User(ctx.principal()?.user.clone()))
+    }
+
+    /// Every user, by name (ADMIN).
+    async fn users(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
+        ctx.principal()?.require(Role::Admin, "users")?;
+        let users = ctx.store().users().await.map_err(ApiError::from)?;
+        Ok(users.into_iter().map(User).collect())
+    }
+
+    /// One user by id; null for an unknown id or the system.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+        ctx.principal()?;
+        let id: UserId = parse_id("id", &id)?;
+        Ok(crate::schema::types::load_user(ctx, id).await?)
+    }
+}

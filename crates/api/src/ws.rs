@@ -1,0 +1,370 @@
+//! GraphQL over WebSocket with the graphql-transport-ws protocol, written out here because
+//! every close code of the protocol must be honoured (async-graphql's own implementation sends
+//! 1002 or 1011 where the protocol asks for 4400, 4401, 4403 and 4408, and replaces a
+//! subscription on a duplicate id instead of closing with 4409).
+//!
+//! Close codes: 4400 invalid message, 4401 subscribe before connection_ack, 4403 bad token,
+//! 4408 no connection_init in time, 4409 duplicate subscription id, 4429 second
+//! connection_init; 1001 when the server shuts down.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::parser::types::OperationType;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::auth::{self, Principal};
+use crate::error::ErrorCode;
+use crate::http::{decorate_error, prepare, MediaType};
+use crate::schema::{Loaders, RequestContext};
+use crate::{AppState, REQUEST_ID_HEADER};
+
+const PROTOCOL: &str = "graphql-transport-ws";
+
+/// `GET /graphql/ws`: upgrades to graphql-transport-ws.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let request_id = headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let span = tracing::info_span!(
+        "websocket",
+        request_id = request_id.as_deref().unwrap_or("-")
+    );
+    ws.protocols([PROTOCOL])
+        .max_message_size(state.limits().body_limit_bytes)
+        .on_upgrade(move |socket| {
+            Connection::new(state, request_id)
+                .run(socket)
+                .instrument(span)
+        })
+}
+
+/// What a subscription task tells the connection.
+enum Outgoing {
+    /// A result of the operation.
+    Next(String, u64, Value),
+    /// The operation failed before producing any result.
+    Error(String, u64, Value),
+    /// The operation ended.
+    Complete(String, u64),
+}
+
+/// Why the connection closes.
+struct Close(u16, String);
+
+struct Connection {
+    state: AppState,
+    request_id: Option<String>,
+    /// Set once connection_init was received (a second one closes with 4429).
+    init_received: bool,
+    /// Set once the token was accepted and connection_ack sent.
+    principal: Option<Principal>,
+    /// Running operations by client id, with a generation so a late message from an
+    /// operation the client completed is not mistaken for one that reused its id.
+    operations: HashMap<String, (u64, tokio::task::AbortHandle)>,
+    generation: u64,
+    /// Held while the connection is open; shutdown waits for these to be dropped.
+    _open: Arc<()>,
+}
+
+impl Connection {
+    fn new(state: AppState, request_id: Option<String>) -> Connection {
+        let open = state.inner.ws_connections.clone();
+        Connection {
+            state,
+            request_id,
+            init_received: false,
+            principal: None,
+            operations: HashMap::new(),
+            generation: 0,
+            _open: open,
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let (tx, mut rx) = mpsc::channel::<Outgoing>(256);
+        let init_deadline = tokio::time::sleep(self.state.limits().ws_init_timeout);
+        tokio::pin!(init_deadline);
+        let mut shutdown = self.state.inner.shutdown.clone();
+        let close = loop {
+            tokio::select! {
+                _ = &mut init_deadline, if !self.init_received => {
+                    break Some(Close(4408, "Connection initialisation timeout".into()));
+                }
+                _ = crate::stopped(&mut shutdown) => {
+                    for id in self.operations.keys() {
+                        let _ = sink.send(text(json!({"type": "complete", "id": id}))).await;
+                    }
+                    break Some(Close(1001, "server shutting down".into()));
+                }
+                Some(out) = rx.recv() => {
+                    let message = match out {
+                        Outgoing::Next(id, generation, payload) => {
+                            if !self.is_current(&id, generation) { continue; }
+                            json!({"type": "next", "id": id, "payload": payload})
+                        }
+                        Outgoing::Error(id, generation, errors) => {
+                            if !self.is_current(&id, generation) { continue; }
+                            self.operations.remove(&id);
+                            json!({"type": "error", "id": id, "payload": errors})
+                        }
+                        Outgoing::Complete(id, generation) => {
+                            if !self.is_current(&id, generation) { continue; }
+                            self.operations.remove(&id);
+                            json!({"type": "complete", "id": id})
+                        }
+                    };
+                    if sink.send(text(message)).await.is_err() {
+                        break None;
+                    }
+                }
+                incoming = stream.next() => {
+                    let message = match incoming {
+                        Some(Ok(m)) => m,
+                        Some(Err(_)) | None => break None,
+                    };
+                    let text = match message {
+                        Message::Text(t) => t,
+                        Message::Binary(_) => {
+                            break Some(Close(4400, "Binary messages are not supported".into()));
+                        }
+                        Message::Close(_) => break None,
+                        // Transport-level ping/pong frames are answered by the library.
+                        Message::Ping(_) | Message::Pong(_) => continue,
+                    };
+                    match self.handle(text.as_str(), &tx).await {
+                        Ok(Some(reply)) => {
+                            if sink.send(text_msg(reply)).await.is_err() {
+                                break None;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(close) => break Some(close),
+                    }
+                }
+            }
+        };
+        for (_, (_, handle)) in self.operations.drain() {
+            handle.abort();
+        }
+        if let Some(Close(code, reason)) = close {
+            tracing::debug!(code, %reason, "closing websocket");
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await;
+        }
+        let _ = sink.close().await;
+    }
+
+    fn is_current(&self, id: &str, generation: u64) -> bool {
+        self.operations
+            .get(id)
+            .is_some_and(|(g, _)| *g == generation)
+    }
+
+    /// Handles one client message: a reply to send, nothing, or a reason to close.
+    async fn handle(
+        &mut self,
+        raw: &str,
+        tx: &mpsc::Sender<Outgoing>,
+    ) -> Result<Option<Value>, Close> {
+        let invalid = |why: &str| Close(4400, format!("Invalid message received: {why}"));
+        let message: Value = serde_json::from_str(raw).map_err(|_| invalid("not JSON"))?;
+        let kind = message
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("no type"))?;
+        match kind {
+            "connection_init" => {
+                if self.init_received {
+                    return Err(Close(4429, "Too many initialisation requests".into()));
+                }
+                self.init_received = true;
+                let token = message.get("payload").and_then(init_token);
+                match auth::authenticate(self.state.store(), token.as_deref()).await {
+                    Ok(principal) => {
+                        self.principal = Some(principal);
+                        Ok(Some(json!({"type": "connection_ack"})))
+                    }
+                    Err(e) if e.code() == ErrorCode::Unauthenticated => {
+                        Err(Close(4403, "Forbidden".into()))
+                    }
+                    Err(_) => Err(Close(1011, "internal server error".into())),
+                }
+            }
+            "ping" => Ok(Some(json!({"type": "pong"}))),
+            "pong" => Ok(None),
+            "subscribe" => {
+                let id = message
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| invalid("subscribe needs an id"))?
+                    .to_owned();
+                let payload = message
+                    .get("payload")
+                    .cloned()
+                    .ok_or_else(|| invalid("subscribe needs a payload"))?;
+                let request: async_graphql::Request = serde_json::from_value(payload)
+                    .map_err(|_| invalid("the payload is not a GraphQL request"))?;
+                let Some(principal) = self.principal.clone() else {
+                    return Err(Close(4401, "Unauthorized".into()));
+                };
+                if self.operations.contains_key(&id) {
+                    return Err(Close(4409, format!("Subscriber for {id} already exists")));
+                }
+                self.start(id, request, principal, tx);
+                Ok(None)
+            }
+            "complete" => {
+                let id = message
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid("complete needs an id"))?;
+                if let Some((_, handle)) = self.operations.remove(id) {
+                    handle.abort();
+                }
+                Ok(None)
+            }
+            other => Err(invalid(&format!("unknown type {other:?}"))),
+        }
+    }
+
+    /// Starts one operation in its own task, which reports through `tx`.
+    fn start(
+        &mut self,
+        id: String,
+        request: async_graphql::Request,
+        principal: Principal,
+        tx: &mpsc::Sender<Outgoing>,
+    ) {
+        self.generation += 1;
+        let generation = self.generation;
+        let tx = tx.clone();
+        let state = self.state.clone();
+        let request_id = self.request_id.clone();
+        let op_id = id.clone();
+        let task = tokio::spawn(async move {
+            let rid = request_id.as_deref();
+            let fail = |errors: Vec<Value>| {
+                Outgoing::Error(op_id.clone(), generation, Value::Array(errors))
+            };
+            if let Err(wait) = state.inner.limiter.check(principal.id()) {
+                let _ = tx
+                    .send(fail(vec![auth::rate_limited(wait).to_json(rid)]))
+                    .await;
+                return;
+            }
+            let prepared = match prepare(request, state.limits().max_aliases) {
+                Ok(p) => p,
+                Err(r) => {
+                    let _ = tx
+                        .send(fail(r.errors.iter().map(|e| e.to_json(rid)).collect()))
+                        .await;
+                    return;
+                }
+            };
+            let kind = crate::http::operation_kind(prepared.kind);
+            let span = tracing::info_span!("graphql", operation = kind, field = %prepared.root_field, user = %principal.user.name);
+            metrics::counter!("graphql_operations_total", "type" => kind, "field" => prepared.root_field.clone(), "outcome" => "started").increment(1);
+            let is_subscription = prepared.kind == OperationType::Subscription;
+            let request = prepared
+                .request
+                .data(RequestContext {
+                    principal,
+                    request_id: request_id.clone(),
+                })
+                .data(Loaders::new(state.store()));
+            let mut responses = state.schema().execute_stream(request);
+            let mut first = true;
+            while let Some(response) = responses.next().instrument(span.clone()).await {
+                let (_, mut body, outcome) =
+                    crate::http::shape_response(response, MediaType::Json, rid);
+                if first && outcome == "rejected"
+                    || (first && is_subscription && body.get("data").is_none_or(Value::is_null))
+                {
+                    let errors = body
+                        .get_mut("errors")
+                        .map(Value::take)
+                        .unwrap_or_else(|| Value::Array(Vec::new()));
+                    if let Value::Array(mut errors) = errors {
+                        for e in &mut errors {
+                            decorate_error(e, true, rid);
+                        }
+                        let _ = tx.send(fail(errors)).await;
+                    }
+                    return;
+                }
+                first = false;
+                if tx
+                    .send(Outgoing::Next(op_id.clone(), generation, body))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = tx.send(Outgoing::Complete(op_id, generation)).await;
+        });
+        self.operations
+            .insert(id, (generation, task.abort_handle()));
+    }
+}
+
+/// The token from a connection_init payload: `{"token": "…"}` or
+/// `{"Authorization": "Bearer …"}` (any case).
+fn init_token(payload: &Value) -> Option<String> {
+    let object = payload.as_object()?;
+    if let Some(token) = object.get("token").and_then(Value::as_str) {
+        return Some(token.to_owned());
+    }
+    object
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.as_str())
+        .map(|v| auth::bearer_token(v).unwrap_or(v).to_owned())
+}
+
+fn text(value: Value) -> Message {
+    Message::Text(value.to_string().into())
+}
+
+fn text_msg(value: Value) -> Message {
+    text(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_found_in_either_form_of_the_init_payload() {
+        assert_eq!(init_token(&json!({"token": "t1"})).as_deref(), Some("t1"));
+        assert_eq!(
+            init_token(&json!({"Authorization": "Bearer t2"})).as_deref(),
+            Some("t2")
+        );
+        assert_eq!(
+            init_token(&json!({"authorization": "Bearer t3"})).as_deref(),
+            Some("t3")
+        );
+        assert_eq!(init_token(&json!({})), None);
+        assert_eq!(init_token(&Value::Null), None);
+    }
+}

@@ -1,0 +1,247 @@
+//! The command line and its configuration. Every flag has an environment variable, so a
+//! container is configured without arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use galley_api::ApiLimits;
+
+/// Galley: an event-sourced editorial workflow service.
+#[derive(Debug, Parser)]
+#[command(name = "galley", version, about)]
+pub struct Cli {
+    /// Options every command shares.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The database: an SQLite URL (sqlite://path?mode=rwc) or a PostgreSQL one (postgres://…).
+    #[arg(
+        long,
+        env = "GALLEY_DATABASE_URL",
+        default_value = "sqlite://galley.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+    /// Most database connections in the pool.
+    #[arg(
+        long,
+        env = "GALLEY_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub database_max_connections: u32,
+    /// Log format.
+    #[arg(long, env = "GALLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter, in tracing-subscriber's EnvFilter syntax.
+    #[arg(long, env = "GALLEY_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+/// How logs are written (always to stderr; stdout belongs to command output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: GraphQL over HTTP and WebSocket, health, metrics and the scheduler.
+    Serve(ServeArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Rebuild or verify the projections from the event log.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Export or import the event log as NDJSON.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+/// `galley users …`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user; prints their first token alone on the last line of stdout.
+    Add {
+        /// A unique name.
+        name: String,
+        /// A role (viewer, editor, reviewer, publisher, admin); repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// List users.
+    List,
+}
+
+/// `galley tokens …`
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Add another token for a user; prints it alone on the last line of stdout.
+    Add {
+        /// The user's name.
+        name: String,
+    },
+    /// Revoke every token of a user.
+    Revoke {
+        /// The user's name.
+        name: String,
+    },
+}
+
+/// `galley projections …`
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Drop every projection and replay the whole log into it.
+    Rebuild,
+    /// Rebuild into a scratch copy and report differences (exit code 1 when there are any).
+    Verify,
+}
+
+/// `galley events …`
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Write every event, oldest first, one JSON object per line.
+    Export {
+        /// The file to write (stdout when absent).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Append events exported by `events export` into an empty database.
+    Import {
+        /// The file to read (stdin when absent).
+        #[arg(long, short)]
+        input: Option<PathBuf>,
+    },
+}
+
+/// `galley serve` options.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free port).
+    #[arg(long, env = "GALLEY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Do not run migrations on start.
+    #[arg(long, env = "GALLEY_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// Largest request body in bytes.
+    #[arg(long, env = "GALLEY_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+    /// Longest an HTTP request may take, in seconds.
+    #[arg(long, env = "GALLEY_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Deepest query nesting.
+    #[arg(long, env = "GALLEY_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+    /// Highest query complexity (lists weighted by `first`).
+    #[arg(long, env = "GALLEY_MAX_COMPLEXITY", default_value_t = 10_000)]
+    pub max_complexity: usize,
+    /// Most aliases in one document.
+    #[arg(long, env = "GALLEY_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+    /// Most directives on one field.
+    #[arg(long, env = "GALLEY_MAX_DIRECTIVES", default_value_t = 10)]
+    pub max_directives: usize,
+    /// Largest page size (`first`).
+    #[arg(long, env = "GALLEY_MAX_PAGE_SIZE", default_value_t = 100)]
+    pub max_page_size: u32,
+    /// Requests per second per user (0 disables the limit).
+    #[arg(long, env = "GALLEY_RATE_LIMIT_PER_SECOND", default_value_t = 50)]
+    pub rate_limit_per_second: u32,
+    /// Requests a user may make at once.
+    #[arg(long, env = "GALLEY_RATE_LIMIT_BURST", default_value_t = 200)]
+    pub rate_limit_burst: u32,
+    /// Seconds a WebSocket may wait before connection_init (then closed with 4408).
+    #[arg(long, env = "GALLEY_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_init_timeout_secs: u64,
+    /// Milliseconds between scheduler runs.
+    #[arg(long, env = "GALLEY_SCHEDULER_INTERVAL_MS", default_value_t = 1000)]
+    pub scheduler_interval_ms: u64,
+    /// Do not run the scheduler in this process.
+    #[arg(long, env = "GALLEY_NO_SCHEDULER")]
+    pub no_scheduler: bool,
+    /// Seconds to wait for WebSocket connections to close on shutdown.
+    #[arg(long, env = "GALLEY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+/// Everything `spawn` needs to start a server. Tests build it with [`ServerConfig::new`] and
+/// adjust fields; `galley serve` builds it from the command line.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The database URL.
+    pub database_url: String,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+    /// Run migrations on start.
+    pub migrate: bool,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Request and document limits.
+    pub limits: ApiLimits,
+    /// How often the scheduler runs; `None` runs none.
+    pub scheduler_interval: Option<Duration>,
+    /// How long shutdown waits for WebSocket connections to close.
+    pub shutdown_grace: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for a database, listening on a free port of 127.0.0.1.
+    pub fn new(database_url: impl Into<String>) -> ServerConfig {
+        ServerConfig {
+            database_url: database_url.into(),
+            max_connections: 16,
+            migrate: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            limits: ApiLimits::default(),
+            scheduler_interval: Some(Duration::from_secs(1)),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+
+    /// The configuration `galley serve` runs with.
+    pub fn from_args(global: &GlobalArgs, args: &ServeArgs) -> ServerConfig {
+        ServerConfig {
+            database_url: global.database_url.clone(),
+            max_connections: global.database_max_connections,
+            migrate: !args.no_migrate,
+            listen: args.listen,
+            limits: ApiLimits {
+                body_limit_bytes: args.body_limit_bytes,
+                max_depth: args.max_depth,
+                max_complexity: args.max_complexity,
+                max_aliases: args.max_aliases,
+                max_directives: args.max_directives,
+                default_page_size: 20.min(args.max_page_size),
+                max_page_size: args.max_page_size,
+                request_timeout: Duration::from_secs(args.request_timeout_secs),
+                rate_limit_per_second: args.rate_limit_per_second,
+                rate_limit_burst: args.rate_limit_burst,
+                ws_init_timeout: Duration::from_secs(args.ws_init_timeout_secs),
+            },
+            scheduler_interval: (!args.no_scheduler)
+                .then(|| Duration::from_millis(args.scheduler_interval_ms.max(10))),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Start-up and shutdown as library calls: `galley serve` and the tests start the same thing.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use galley_api::{router, AppState};
+use galley_storage::{Store, StoreOptions};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::ServerConfig;
+
+/// A server that is running: its address, its store, and the means to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    store: Store,
+    state: AppState,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    scheduler: Option<JoinHandle<()>>,
+    grace: Duration,
+}
+
+/// Connects to the database the configuration names (migrating it when asked) and starts the
+/// server on it.
+pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let store = Store::connect(&StoreOptions {
+        url: config.database_url.clone(),
+        max_connections: config.max_connections,
+        migrate: config.migrate,
+    })
+    .await
+    .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
+    spawn_with_store(store, config).await
+}
+
+/// Starts the server on an open store: binds, serves, and runs the scheduler.
+pub async fn spawn_with_store(store: Store, config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let (shutdown, rx) = watch::channel(false);
+    let state = AppState::new(store.clone(), config.limits.clone(), rx.clone());
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone());
+    let mut server_rx = rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    let scheduler = config
+        .scheduler_interval
+        .map(|interval| tokio::spawn(galley_api::scheduler::run(store.clone(), interval, rx)));
+    tracing::info!(%addr, backend = ?store.backend(), "galley is listening");
+    Ok(RunningServer {
+        addr,
+        store,
+        state,
+        shutdown,
+        server,
+        scheduler,
+        grace: config.shutdown_grace,
+    })
+}
+
+impl RunningServer {
+    /// The address the server listens on (the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The GraphQL endpoint.
+    pub fn graphql_url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    /// The WebSocket endpoint.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/graphql/ws", self.addr)
+    }
+
+    /// The server's store, for setting up users and fixtures in tests.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops gracefully: stops accepting connections, lets in-flight requests finish, completes
+    /// every subscription and closes WebSockets (waiting up to the grace period), stops the
+    /// scheduler and closes the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let served = self.server.await;
+        let deadline = Instant::now() + self.grace;
+        while self.state.open_websockets() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(scheduler) = self.scheduler {
+            let _ = scheduler.await;
+        }
+        self.store.close().await;
+        tracing::info!("galley stopped");
+        served.context("the server task failed")??;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
+pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let server = spawn(config).await?;
+    shutdown_signal().await;
+    server.shutdown().await
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_password_in_a_database_url_is_never_printed() {
+        assert_eq!(
+            redact("postgres://galley:secret@db:5432/galley"),
+            "postgres://galley:***@db:5432/galley"
+        );
+        assert_eq!(
+            redact("sqlite://galley.db?mode=rwc"),
+            "sqlite://galley.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! Tracing, initialised once per process.
+
+use std::sync::Once;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber, writing to stderr. Later calls do nothing, so tests that
+/// start several servers in one process may call it freely.
+pub fn init(format: LogFormat, filter: &str) {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        let _ = match format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        };
+    });
+}

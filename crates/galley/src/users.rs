@@ -1,0 +1,65 @@
+//! Users and tokens, as library calls: `galley users add` and tests use the same functions.
+
+use chrono::Utc;
+use galley_api::auth::{generate_token, hash_token};
+use galley_domain::{Role, UserId};
+use galley_storage::{Store, StoreError, UserRecord};
+use uuid::Uuid;
+
+/// Longest user name, in characters.
+const NAME_MAX_CHARS: usize = 64;
+
+fn check_name(name: &str) -> Result<&str, StoreError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > NAME_MAX_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(StoreError::Invalid {
+            field: "name".to_owned(),
+            message: format!("must be 1 to {NAME_MAX_CHARS} printable characters"),
+        });
+    }
+    Ok(name)
+}
+
+/// Adds a user with the given roles and returns them with their first token. The token is
+/// shown only here; the store keeps its hash.
+pub async fn add_user(
+    store: &Store,
+    name: &str,
+    roles: &[Role],
+) -> Result<(UserRecord, String), StoreError> {
+    let name = check_name(name)?;
+    if roles.is_empty() {
+        return Err(StoreError::Invalid {
+            field: "role".to_owned(),
+            message: "at least one role is required".to_owned(),
+        });
+    }
+    let token = generate_token();
+    let user = store
+        .create_user(
+            UserId::from_uuid(Uuid::now_v7()),
+            name,
+            roles,
+            &hash_token(&token),
+            Utc::now(),
+        )
+        .await?;
+    Ok((user, token))
+}
+
+/// Adds another token for an existing user.
+pub async fn add_token(store: &Store, name: &str) -> Result<(UserRecord, String), StoreError> {
+    let token = generate_token();
+    let user = store
+        .add_token(check_name(name)?, &hash_token(&token), Utc::now())
+        .await?;
+    Ok((user, token))
+}
+
+/// Parses role names given on the command line ("editor", "REVIEWER").
+pub fn parse_roles(names: &[String]) -> Result<Vec<Role>, galley_domain::DomainError> {
+    names.iter().map(|n| n.parse()).collect()
+}
