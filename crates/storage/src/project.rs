@@ -60,6 +60,18 @@ fn content_args(c: &ArticleContent) -> [crate::db::Arg; 8] {
     ]
 }
 
+/// The lower-cased text the `articles` text filter searches besides the headline.
+fn search_body(c: &ArticleContent) -> String {
+    let mut text = c.standfirst.to_lowercase();
+    for tag in &c.tags {
+        text.push(' ');
+        text.push_str(&tag.as_str().to_lowercase());
+    }
+    text.push(' ');
+    text.push_str(&c.body.to_lowercase());
+    text
+}
+
 /// Frees the slug an article holds, so that another article may take it within the same
 /// transaction (used by rebuild before it writes a page of articles).
 pub(crate) async fn release_slug(mut exec: Exec<'_>, id: ArticleId) -> Result<(), StoreError> {
@@ -125,15 +137,18 @@ pub(crate) async fn write_article(
         article.first_published_at,
         article.last_published_at,
         article.updated_at,
+        content.headline.to_lowercase(),
+        search_body(content),
     ]);
     tx.exec()
         .execute(
             "INSERT INTO articles (id, version, status, revision, headline, standfirst, body, \
              slug, category, tags, byline, language, live_revision, approved_revision, \
              embargo_until, scheduled_for, authors, reviewers, created_at, first_submitted_at, \
-             submitted_at, first_published_at, last_published_at, updated_at) \
+             submitted_at, first_published_at, last_published_at, updated_at, \
+             search_headline, search_body) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24) \
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
              ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
              status = excluded.status, revision = excluded.revision, \
              headline = excluded.headline, standfirst = excluded.standfirst, \
@@ -149,7 +164,8 @@ pub(crate) async fn write_article(
              first_submitted_at = excluded.first_submitted_at, \
              submitted_at = excluded.submitted_at, \
              first_published_at = excluded.first_published_at, \
-             last_published_at = excluded.last_published_at, updated_at = excluded.updated_at",
+             last_published_at = excluded.last_published_at, updated_at = excluded.updated_at, \
+             search_headline = excluded.search_headline, search_body = excluded.search_body",
             &a,
         )
         .await?;

@@ -393,6 +393,7 @@ pub(crate) async fn list_articles(
 ) -> Result<Page<ArticleRecord>, StoreError> {
     let mut args: Vec<Arg> = Vec::new();
     let mut conditions: Vec<String> = Vec::new();
+    // A constant rank unless ordering by relevance; BIGINT so both backends decode an i64.
     let mut rank_sql = "0".to_owned();
     let text = filter
         .text
@@ -402,13 +403,11 @@ pub(crate) async fn list_articles(
     if let Some(text) = text {
         let p = push(&mut args, like_pattern(text));
         conditions.push(format!(
-            "(lower(a.headline) LIKE {p} ESCAPE '\\' OR lower(a.standfirst) LIKE {p} ESCAPE '\\' \
-             OR lower(a.body) LIKE {p} ESCAPE '\\' OR EXISTS (SELECT 1 FROM article_tags t \
-             WHERE t.article_id = a.id AND t.tag_key LIKE {p} ESCAPE '\\'))"
+            "(a.search_headline LIKE {p} ESCAPE '\\' OR a.search_body LIKE {p} ESCAPE '\\')"
         ));
         if order == ArticleOrder::Relevance {
             rank_sql =
-                format!("CASE WHEN lower(a.headline) LIKE {p} ESCAPE '\\' THEN 0 ELSE 1 END");
+                format!("CASE WHEN a.search_headline LIKE {p} ESCAPE '\\' THEN 0 ELSE 1 END");
         }
     }
     if !filter.status.is_empty() {
@@ -465,7 +464,7 @@ pub(crate) async fn list_articles(
     };
     let limit = push(&mut args, i64::from(first) + 1);
     let sql = format!(
-        "SELECT {cols}, ({rank_sql}) AS sort_rank FROM articles a {where_sql} \
+        "SELECT {cols}, CAST(({rank_sql}) AS BIGINT) AS sort_rank FROM articles a {where_sql} \
          ORDER BY sort_rank ASC, a.{time_col} {dir}, a.id {dir} LIMIT {limit}"
     );
     let rows = exec.fetch_all(&sql, &args).await?;
