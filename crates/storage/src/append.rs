@@ -288,3 +288,49 @@ async fn append_one(
         replayed: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use galley_domain::{Action, Actor, ArticleId, Role, UserId, Version};
+
+    fn command(user: Uuid, version: u64) -> Command {
+        Command {
+            article_id: ArticleId::from_uuid(Uuid::nil()),
+            expected_version: Version(version),
+            actor: Actor::user(UserId::from_uuid(user), [Role::Editor]),
+            now: Utc::now(),
+            action: Action::SubmitForReview,
+        }
+    }
+
+    #[test]
+    fn a_retry_later_with_other_roles_has_the_same_fingerprint() {
+        let user = Uuid::now_v7();
+        let first = command(user, 3);
+        let mut retry = command(user, 3);
+        retry.now = first.now + chrono::Duration::minutes(5);
+        retry.actor.roles.push(Role::Reviewer);
+        assert_eq!(fingerprint(&first), fingerprint(&retry));
+        assert_eq!(fingerprint(&first).len(), 64);
+    }
+
+    #[test]
+    fn another_version_or_user_changes_the_fingerprint() {
+        let user = Uuid::now_v7();
+        let base = fingerprint(&command(user, 3));
+        assert_ne!(base, fingerprint(&command(user, 4)));
+        assert_ne!(base, fingerprint(&command(Uuid::now_v7(), 3)));
+    }
+
+    #[test]
+    fn the_clock_is_truncated_to_microseconds() {
+        let t = DateTime::parse_from_rfc3339("2026-01-10T12:00:00.123456789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            to_micros(t).to_rfc3339(),
+            "2026-01-10T12:00:00.123456+00:00"
+        );
+    }
+}

@@ -549,3 +549,30 @@ pub(crate) fn diff(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(items: &[(&str, &str, &str)]) -> BTreeMap<(String, String), String> {
+        items
+            .iter()
+            .map(|(t, k, v)| ((t.to_string(), k.to_string()), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn diff_reports_changed_missing_and_extra_rows() {
+        let live = rows(&[("articles", "a", "headline: Tampered"), ("slugs", "x", "a")]);
+        let rebuilt = rows(&[("articles", "a", "headline: Original"), ("slugs", "y", "a")]);
+        let diffs = diff(&live, &rebuilt);
+        assert_eq!(diffs.len(), 3);
+        assert!(diffs[0].detail.contains("Tampered") && diffs[0].detail.contains("Original"));
+        assert_eq!(
+            (diffs[1].table.as_str(), diffs[1].key.as_str()),
+            ("slugs", "x")
+        );
+        assert!(diffs[2].detail.contains("missing"));
+        assert!(diff(&live, &live).is_empty());
+    }
+}

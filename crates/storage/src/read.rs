@@ -552,3 +552,29 @@ pub(crate) async fn due_articles(
     })
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_only_in_its_own_order() {
+        let key = SortKey {
+            rank: 1,
+            time: Utc::now(),
+            id: Uuid::now_v7(),
+        };
+        let cursor = encode_cursor(ArticleOrder::UpdatedAsc, &key);
+        assert_eq!(
+            decode_cursor(ArticleOrder::UpdatedAsc, &cursor).unwrap(),
+            key
+        );
+        assert!(decode_cursor(ArticleOrder::UpdatedDesc, &cursor).is_err());
+        assert!(decode_cursor(ArticleOrder::UpdatedAsc, "not hex").is_err());
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards_and_fold_case() {
+        assert_eq!(like_pattern("100%_Š\\"), "%100\\%\\_š\\\\%");
+    }
+}

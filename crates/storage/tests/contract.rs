@@ -62,6 +62,7 @@ contract_tests!(
     import_refuses_a_gap_in_positions,
     a_batch_mixes_successes_and_refusals_in_one_transaction,
     a_subscriber_on_one_pool_sees_appends_made_through_another,
+    a_subscriber_survives_the_loss_of_the_listener_connection,
     events_are_append_only,
     ready_reports_every_migration_applied,
 );
@@ -2033,6 +2034,33 @@ async fn a_subscriber_on_one_pool_sees_appends_made_through_another(db: &TestDb)
     writer.close().await;
 }
 
+async fn a_subscriber_survives_the_loss_of_the_listener_connection(db: &TestDb) {
+    if db.backend != "postgres" {
+        return;
+    }
+    let cast = Cast::default();
+    let writer = db.second_store().await;
+    let mut feed = db.store.subscribe(0, EventFilter::default());
+    create(&writer, &cast, "Before the cut").await;
+    assert_eq!(next(&mut feed).await.position, 1);
+    // Cut every LISTEN connection of this database, as a network failure or a failover would.
+    let killed = writer
+        .execute_raw_sql_for_tests(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' \
+             AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    assert!(killed >= 1, "a listener connection was cut");
+    for i in 0..3 {
+        let id = create(&writer, &cast, &format!("After the cut {i}")).await;
+        let e = next(&mut feed).await;
+        assert_eq!((e.article_id, e.position), (id, i + 2));
+    }
+    writer.close().await;
+}
+
 async fn events_are_append_only(db: &TestDb) {
     let cast = Cast::default();
     create(&db.store, &cast, "Immutable").await;
@@ -2061,4 +2089,29 @@ async fn ready_reports_every_migration_applied(db: &TestDb) {
     db.store.migrate().await.unwrap();
     db.store.ready().await.unwrap();
     let _ = ContentDraft::default();
+}
+
+#[tokio::test]
+async fn an_in_memory_sqlite_store_works_for_one_process() {
+    let store = galley_storage::testing::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let cast = Cast::default();
+    let id = create(&store, &cast, "In memory").await;
+    let mut feed = store.subscribe(0, EventFilter::default());
+    assert_eq!(next(&mut feed).await.article_id, id);
+    assert_eq!(store.head().await.unwrap(), 1);
+    assert!(store.verify_projections().await.unwrap().is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_url_of_no_known_backend_is_refused() {
+    let err = galley_storage::testing::connect("mysql://localhost/galley")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid { field, .. } if field == "url"),
+        "{err:?}"
+    );
 }
