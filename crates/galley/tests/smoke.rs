@@ -202,7 +202,7 @@ async fn newsroom_story(backend: Backend) {
     let at = (chrono::Utc::now() + chrono::Duration::milliseconds(700)).to_rfc3339();
     let scheduled = publisher
         .ok(
-            "mutation($id: ID!, $at: DateTime!) { publishArticle(articleId: $id, expectedVersion: 3, at: $at) { article { status scheduledFor } } }",
+            "mutation($id: ID!, $at: DateTime!) { publishArticle(articleId: $id, expectedVersion: 3, publishAt: $at) { article { status scheduledFor } } }",
             json!({"id": second, "at": at}),
         )
         .await;

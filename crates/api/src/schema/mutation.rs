@@ -242,19 +242,19 @@ impl Mutation {
         .await?)
     }
 
-    /// Publishes the approved revision (PUBLISHER): now, or at `at`, which schedules it. A
+    /// Publishes the approved revision (PUBLISHER): now, or at `publishAt`, which schedules it. A
     /// re-publication may carry a public `correction` note.
     async fn publish_article(
         &self,
         ctx: &Context<'_>,
         article_id: ID,
         expected_version: u64,
-        at: Option<DateTime<Utc>>,
+        publish_at: Option<DateTime<Utc>>,
         correction: Option<String>,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         let id = self::article_id(&article_id)?;
-        let action = match at {
+        let action = match publish_at {
             Some(publish_at) => Action::SchedulePublication {
                 publish_at,
                 correction,

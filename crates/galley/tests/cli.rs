@@ -1,0 +1,98 @@
+//! The `galley` binary's commands, run as a newcomer would run them.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{Backend, Client};
+use serde_json::json;
+
+fn galley(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_galley"))
+        .args(args)
+        .env("GALLEY_DATABASE_URL", url)
+        .env("GALLEY_LOG", "warn")
+        .output()
+        .expect("the galley binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn schema_prints_the_sdl() {
+    let out = galley("sqlite::memory:", &["schema"]);
+    assert!(stdout(&out).contains("type Mutation"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_tokens_export_import_and_verify_work_from_the_command_line() {
+    let source = Backend::sqlite();
+    let url = source.url();
+    stdout(&galley(&url, &["migrate"]));
+
+    // users add prints the token alone on the last line.
+    let out = stdout(&galley(
+        &url,
+        &[
+            "users", "add", "edith", "--role", "editor", "--role", "reviewer",
+        ],
+    ));
+    let token = out.lines().last().unwrap().to_owned();
+    assert!(token.starts_with("glly_") && !token.contains(' '), "{out}");
+    let listed = stdout(&galley(&url, &["users", "list"]));
+    assert!(
+        listed.contains("edith") && listed.contains("EDITOR,REVIEWER"),
+        "{listed}"
+    );
+    let refused = galley(&url, &["users", "add", "nobody", "--role", "janitor"]);
+    assert!(!refused.status.success());
+
+    // The token works against a server on the same database.
+    let server = galley::spawn(common::test_config(&url)).await.unwrap();
+    let client = Client::new(&server, Some(&token));
+    let me = client.ok("{ me { name } }", json!({})).await;
+    assert_eq!(me["me"]["name"], "edith");
+    client
+        .ok(
+            "mutation($c: ContentInput!) { createArticle(content: $c) { article { id } } }",
+            json!({"c": common::seed_content()}),
+        )
+        .await;
+    server.shutdown().await.unwrap();
+
+    // A second token, then revoking every token.
+    let second = stdout(&galley(&url, &["tokens", "add", "edith"]));
+    assert!(second.lines().last().unwrap().starts_with("glly_"));
+    assert!(stdout(&galley(&url, &["tokens", "revoke", "edith"])).contains("revoked 2"));
+
+    // Projections verify clean and rebuild.
+    assert!(stdout(&galley(&url, &["projections", "verify"])).contains("match"));
+    stdout(&galley(&url, &["projections", "rebuild"]));
+
+    // Export, import into a fresh database, and the projections agree.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.ndjson");
+    let file = file.to_str().unwrap();
+    stdout(&galley(&url, &["events", "export", "--output", file]));
+    let exported = std::fs::read_to_string(file).unwrap();
+    assert_eq!(exported.lines().count(), 1);
+    assert!(exported.contains("\"type\":\"ArticleCreated\""));
+    let target = Backend::sqlite();
+    let imported = stdout(&galley(
+        &target.url(),
+        &["events", "import", "--input", file],
+    ));
+    assert!(imported.contains("imported 1"), "{imported}");
+    assert!(stdout(&galley(&target.url(), &["projections", "verify"])).contains("match"));
+    let again = galley(&target.url(), &["events", "export"]);
+    assert_eq!(stdout(&again), exported);
+}

@@ -1,0 +1,153 @@
+//! The scheduler publishes due articles once, and leaves one it cannot publish visibly
+//! overdue with the reason until the obstacle is gone.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{start, user, Backend, Client};
+use galley_domain::Role;
+use serde_json::{json, Value};
+
+async fn approved_article(editor: &Client, reviewer: &Client, headline: &str) -> String {
+    let id = editor
+        .ok(
+            "mutation($h: String!) { createArticle(content: {headline: $h, body: \"Text.\"}) { article { id } } }",
+            json!({"h": headline}),
+        )
+        .await["createArticle"]["article"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    editor
+        .ok(
+            "mutation($id: ID!) { submitForReview(articleId: $id, expectedVersion: 1) { article { id } } }",
+            json!({"id": id}),
+        )
+        .await;
+    reviewer
+        .ok(
+            "mutation($id: ID!) { approveRevision(articleId: $id, expectedVersion: 2, revision: 1) { article { id } } }",
+            json!({"id": id}),
+        )
+        .await;
+    id
+}
+
+async fn article(client: &Client, id: &str) -> Value {
+    client
+        .ok(
+            "query($id: ID!) { article(id: $id) { version status scheduledFor scheduleBlockedReason liveRevision } }",
+            json!({"id": id}),
+        )
+        .await["article"]
+        .clone()
+}
+
+async fn wait_for(client: &Client, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..100 {
+        let a = article(client, id).await;
+        if done(&a) {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "article {id} never reached the expected state: {}",
+        article(client, id).await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embargoed_due_article_stays_overdue_with_the_reason_until_the_embargo_is_lifted() {
+    let backend = Backend::sqlite();
+    let server = start(&backend.url()).await;
+    let editor = Client::new(&server, Some(&user(&server, "ed", &[Role::Editor]).await.1));
+    let reviewer = Client::new(
+        &server,
+        Some(&user(&server, "rev", &[Role::Reviewer]).await.1),
+    );
+    let publisher = Client::new(
+        &server,
+        Some(&user(&server, "pub", &[Role::Publisher]).await.1),
+    );
+    let admin = Client::new(&server, Some(&user(&server, "adm", &[Role::Admin]).await.1));
+    let id = approved_article(&editor, &reviewer, "Embargoed report").await;
+
+    let at = (chrono::Utc::now() + chrono::Duration::milliseconds(600)).to_rfc3339();
+    publisher
+        .ok(
+            "mutation($id: ID!, $at: DateTime!) { publishArticle(articleId: $id, expectedVersion: 3, publishAt: $at) { article { status } } }",
+            json!({"id": id, "at": at}),
+        )
+        .await;
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    editor
+        .ok(
+            "mutation($id: ID!, $until: DateTime!) { setEmbargo(articleId: $id, expectedVersion: 4, until: $until) { article { embargoUntil } } }",
+            json!({"id": id, "until": until}),
+        )
+        .await;
+
+    let blocked = wait_for(&publisher, &id, |a| !a["scheduleBlockedReason"].is_null()).await;
+    assert_eq!(blocked["status"], "SCHEDULED");
+    assert!(
+        blocked["scheduleBlockedReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("EMBARGOED"),
+        "{blocked}"
+    );
+    assert_eq!(blocked["version"], 5, "nothing was appended while blocked");
+
+    admin
+        .ok(
+            "mutation($id: ID!) { liftEmbargo(articleId: $id, expectedVersion: 5, reason: \"Minister spoke early\") { article { embargoUntil } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let published = wait_for(&publisher, &id, |a| a["status"] == "PUBLISHED").await;
+    assert_eq!(published["liveRevision"], 1);
+    assert_eq!(published["version"], 7, "published exactly once");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_publish_each_due_article_exactly_once() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let a = start(&backend.url()).await;
+    let b = galley::spawn(common::test_config(&backend.url()))
+        .await
+        .unwrap();
+    let editor = Client::new(&a, Some(&user(&a, "ed", &[Role::Editor]).await.1));
+    let reviewer = Client::new(&a, Some(&user(&a, "rev", &[Role::Reviewer]).await.1));
+    let publisher = Client::new(&b, Some(&user(&a, "pub", &[Role::Publisher]).await.1));
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = approved_article(&editor, &reviewer, &format!("Report {i}")).await;
+        publisher
+            .ok(
+                "mutation($id: ID!, $at: DateTime!) { publishArticle(articleId: $id, expectedVersion: 3, publishAt: $at) { article { status } } }",
+                json!({"id": id, "at": at}),
+            )
+            .await;
+        ids.push(id);
+    }
+    for id in &ids {
+        let published = wait_for(&publisher, id, |a| a["status"] == "PUBLISHED").await;
+        assert_eq!(
+            published["version"], 5,
+            "published exactly once: {published}"
+        );
+    }
+    let feed = publisher
+        .ok("{ events(first: 100, filter: {types: [\"ArticlePublished\"]}) { edges { node { articleId } } } }", json!({}))
+        .await;
+    assert_eq!(feed["events"]["edges"].as_array().unwrap().len(), ids.len());
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    backend.cleanup().await;
+}
