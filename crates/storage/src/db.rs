@@ -103,7 +103,7 @@ impl Db {
                 SqlitePoolOptions::new()
                     .max_connections(max)
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(connect.read_only(false))
+                    .connect_with(connect)
                     .await?
             };
             Ok(Db::Sqlite { read, write })
