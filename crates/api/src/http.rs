@@ -566,6 +566,24 @@ mod tests {
     }
 
     #[test]
+    fn an_uncoded_field_error_is_masked_and_names_the_request() {
+        let mut error = serde_json::json!({"message": "pool timed out: secret", "path": ["x"]});
+        decorate_error(&mut error, false, Some("req-9"));
+        assert_eq!(error["message"], "internal server error");
+        assert_eq!(error["extensions"]["code"], "INTERNAL_SERVER_ERROR");
+        assert_eq!(error["extensions"]["requestId"], "req-9");
+    }
+
+    #[test]
+    fn a_request_error_gets_bad_request_and_keeps_its_message() {
+        let mut error = serde_json::json!({"message": "Unknown field \"nope\""});
+        decorate_error(&mut error, true, Some("req-9"));
+        assert_eq!(error["extensions"]["code"], "BAD_REQUEST");
+        assert!(error["message"].as_str().unwrap().contains("nope"));
+        assert!(error["extensions"].get("requestId").is_none());
+    }
+
+    #[test]
     fn aliases_are_counted_in_operations_and_fragments() {
         let doc = async_graphql::parser::parse_query(
             "query { a: me { id } b: me { n: name } ...F } fragment F on Query { c: me { id } }",

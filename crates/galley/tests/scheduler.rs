@@ -123,7 +123,14 @@ async fn two_servers_on_one_postgres_publish_each_due_article_exactly_once() {
         .unwrap();
     let editor = Client::new(&a, Some(&user(&a, "ed", &[Role::Editor]).await.1));
     let reviewer = Client::new(&a, Some(&user(&a, "rev", &[Role::Reviewer]).await.1));
-    let publisher = Client::new(&b, Some(&user(&a, "pub", &[Role::Publisher]).await.1));
+    let (_, pub_token) = user(&a, "pub", &[Role::Publisher]).await;
+    let publisher = Client::new(&b, Some(&pub_token));
+    // A subscriber on server A must see publications made by either replica's scheduler.
+    let mut ws = common::Ws::init(&a, &pub_token).await;
+    ws.send(json!({"id": "pubs", "type": "subscribe", "payload": {
+        "query": "subscription { events(filter: {types: [\"ArticlePublished\"]}) { articleId actor } }"
+    }}))
+    .await;
     let at = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -147,6 +154,21 @@ async fn two_servers_on_one_postgres_publish_each_due_article_exactly_once() {
         .ok("{ events(first: 100, filter: {types: [\"ArticlePublished\"]}) { edges { node { articleId } } } }", json!({}))
         .await;
     assert_eq!(feed["events"]["edges"].as_array().unwrap().len(), ids.len());
+    let mut seen = Vec::new();
+    for _ in &ids {
+        let message = ws.recv().await.unwrap();
+        assert_eq!(message["type"], "next", "{message}");
+        seen.push(
+            message["payload"]["data"]["events"]["articleId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
     backend.cleanup().await;
