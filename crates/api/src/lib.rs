@@ -173,6 +173,24 @@ impl MakeRequestId for MakeRequestUuidV7 {
     }
 }
 
+/// Longest client-supplied request id kept; a longer one is replaced by a fresh UUIDv7.
+const REQUEST_ID_MAX: usize = 128;
+
+/// Drops a client's x-request-id that is too long or not plain visible ASCII, so a fresh one
+/// is made: the id is logged and stored in every event's envelope.
+async fn drop_unusable_request_id(
+    mut req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let unusable = req.headers().get(REQUEST_ID_HEADER).is_some_and(|v| {
+        v.len() > REQUEST_ID_MAX || v.is_empty() || !v.as_bytes().iter().all(u8::is_ascii_graphic)
+    });
+    if unusable {
+        req.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(req).await
+}
+
 /// The HTTP router: /graphql, /graphql/ws, /healthz, /readyz and /metrics.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits().clone();
@@ -186,6 +204,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(drop_unusable_request_id))
                 .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuidV7))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -141,6 +141,7 @@ async fn connect(global: &GlobalArgs, migrate: bool) -> anyhow::Result<Store> {
         url: global.database_url.clone(),
         max_connections: global.database_max_connections.min(4),
         migrate,
+        ..StoreOptions::default()
     })
     .await
     .with_context(|| format!("cannot open the database {}", redact(&global.database_url)))

@@ -30,6 +30,7 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
         url: config.database_url.clone(),
         max_connections: config.max_connections,
         migrate: config.migrate,
+        ..StoreOptions::default()
     })
     .await
     .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;

@@ -62,6 +62,16 @@ async fn http_refusals_follow_the_graphql_over_http_rules() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"]["me"]["roles"][0], "VIEWER");
 
+    // An unusable one is replaced by a UUIDv7.
+    let res = http
+        .get(format!("{}/healthz", server.http_url()))
+        .header("x-request-id", "x".repeat(500))
+        .send()
+        .await
+        .unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "{id}");
+
     // A mutation over GET is 405; a query over GET is fine.
     let res = http
         .get(&url)
