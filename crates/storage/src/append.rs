@@ -58,7 +58,9 @@ impl Store {
     /// transaction commits once and every result is answered after the commit. If the commit
     /// itself fails, every command of the batch fails and nothing of it is visible.
     ///
-    /// This is what [`Store::execute`] runs with a batch of one.
+    /// The group-commit writer runs concurrent [`Store::execute`] calls through it; with
+    /// grouping off, `execute` runs it with a batch of one.
+    #[tracing::instrument(level = "debug", name = "append_batch", skip_all, fields(size = batch.len()))]
     pub async fn execute_batch(
         &self,
         batch: Vec<PendingCommand>,
@@ -81,7 +83,7 @@ impl Store {
         }
     }
 
-    /// Runs one command, retrying once if it lost a race on a unique constraint (which the
+    /// Runs one command (through the group-commit writer), retrying once if it lost a race on a unique constraint (which the
     /// serialised write path makes unlikely; the retry then sees the winner's result).
     pub(crate) async fn execute_one(
         &self,
@@ -90,11 +92,7 @@ impl Store {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let result = self
-                .execute_batch(vec![pending.clone()])
-                .await
-                .pop()
-                .unwrap_or_else(|| Err(StoreError::Corrupt("empty batch result".to_owned())));
+            let result = self.submit(pending.clone()).await;
             match result {
                 Err(StoreError::Backend(e)) if is_unique_violation(&e) && attempts < 3 => {
                     tracing::debug!(error = %e, "append lost a race; retrying");
@@ -166,6 +164,10 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.inner
+            .writer
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.feed.bump(head);
         Ok(results)
     }

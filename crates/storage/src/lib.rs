@@ -15,14 +15,22 @@ mod append;
 mod db;
 mod error;
 mod feed;
+mod insights;
+mod group;
 mod model;
 mod project;
 mod read;
+mod search;
 mod store;
 pub mod testing;
 mod users;
 
 pub use append::PendingCommand;
 pub use error::StoreError;
+pub use insights::{
+    percentile, AsOf, BounceCount, Dashboard, DashboardQuery, DayCount, DurationStats,
+    OverduePublication, ReviewerFigures, MAX_DASHBOARD_DAYS,
+};
+pub use group::DEFAULT_MAX_BATCH;
 pub use model::*;
 pub use store::*;

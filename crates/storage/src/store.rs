@@ -31,6 +31,22 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Run migrations on connect.
     pub migrate: bool,
+    /// Most concurrent `execute` calls grouped into one transaction and one commit (group
+    /// commit); 1 turns grouping off, so each command runs its own transaction.
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    /// An SQLite file `galley.db` in the working directory, a pool of 8, migrations on, group
+    /// commit on.
+    fn default() -> Self {
+        StoreOptions {
+            url: "sqlite://galley.db?mode=rwc".to_owned(),
+            max_connections: 8,
+            migrate: true,
+            max_batch: crate::group::DEFAULT_MAX_BATCH,
+        }
+    }
 }
 
 /// Which database a store runs on.
@@ -108,6 +124,8 @@ pub(crate) struct Inner {
     pub(crate) before_commit: RwLock<Option<BeforeCommitHook>>,
     /// The PostgreSQL LISTEN task, stopped on close or drop.
     pub(crate) listener: Mutex<Option<JoinHandle<()>>>,
+    /// The group-commit writer that `execute` queues commands to.
+    pub(crate) writer: crate::group::Writer,
 }
 
 impl std::fmt::Debug for Inner {
@@ -173,7 +191,9 @@ impl Store {
             feed: Feed::new(),
             before_commit: RwLock::new(None),
             listener: Mutex::new(None),
+            writer: crate::group::Writer::new(options.max_batch),
         });
+        crate::group::Writer::start(&inner);
         if let Db::Postgres(pool) = &inner.db {
             let task = tokio::spawn(crate::feed::listen_postgres(
                 pool.clone(),
@@ -229,6 +249,8 @@ impl Store {
         {
             task.abort();
         }
+        // Queued commands are answered with an error; a batch in flight finishes first.
+        self.inner.writer.close().await;
         self.inner.db.close().await;
     }
 

@@ -88,6 +88,7 @@ pub async fn connect(url: &str) -> Result<Store, StoreError> {
         url: url.to_owned(),
         max_connections: 8,
         migrate: true,
+        ..StoreOptions::default()
     })
     .await
 }

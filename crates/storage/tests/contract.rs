@@ -1556,7 +1556,7 @@ async fn stress_sixteen_writers_with_conflicts_and_aborts_while_three_subscriber
             tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(w as u64);
                 let mut committed: Vec<StoredEvent> = Vec::new();
-                let (mut conflicts, mut aborted) = (0, 0);
+                let (mut conflicts, mut aborted, mut lost) = (0, 0, 0);
                 for i in 0..COMMANDS {
                     let id = articles[rng.random_range(0..ARTICLES)];
                     let current = store.article(id).await.unwrap().unwrap().version.0;
@@ -1578,31 +1578,38 @@ async fn stress_sixteen_writers_with_conflicts_and_aborts_while_three_subscriber
                         }
                     };
                     match run(&store, command(id, expected, &cast.editor, action)).await {
+                        Ok(_) if doomed => panic!("a command aborted at commit was acknowledged"),
                         Ok(out) => committed.extend(out.events),
                         Err(e) if e.code() == Some("CONFLICT") => conflicts += 1,
                         Err(StoreError::Backend(_)) if doomed => aborted += 1,
+                        // Group commit: a command that shared its transaction with a doomed
+                        // one is lost with it, unacknowledged.
+                        Err(StoreError::Backend(_)) => lost += 1,
                         Err(e) => panic!("unexpected error: {e:?}"),
                     }
                 }
-                (committed, conflicts, aborted)
+                (committed, conflicts, aborted, lost)
             })
         })
         .collect();
     let mut committed: Vec<StoredEvent> = Vec::new();
-    let (mut conflicts, mut aborted) = (0, 0);
+    let (mut conflicts, mut aborted, mut lost) = (0, 0, 0);
     for w in writers {
-        let (events, c, a) = w.await.unwrap();
+        let (events, c, a, l) = w.await.unwrap();
         committed.extend(events);
         conflicts += c;
         aborted += a;
+        lost += l;
     }
     db.store.set_before_commit_hook(None);
     eprintln!(
-        "{}: {} commands in {:?}: {} events committed, {conflicts} conflicts, {aborted} aborted",
+        "{}: {} commands in {:?}: {} events committed, {conflicts} conflicts, {aborted} aborted, \
+         {lost} lost with an aborted batch, {} commits",
         db.backend,
         WRITERS * COMMANDS,
         start.elapsed(),
-        committed.len()
+        committed.len(),
+        db.store.commits()
     );
     assert!(
         conflicts >= WRITERS * COMMANDS / 10,

@@ -1,0 +1,200 @@
+//! Group commit: one writer task per store gathers concurrent [`Store::execute`] calls into one
+//! transaction, so that many commands share one commit (one fsync).
+//!
+//! Callers queue their command with a oneshot for the reply. The writer takes the first queued
+//! command, drains whatever else is already waiting (up to `max_batch`, without lingering),
+//! and runs them through [`Store::execute_batch`]: one transaction, each command checked
+//! against its own expected version in its own savepoint, one commit. Every caller is answered
+//! only after that commit; if the batch fails before or at commit, every caller gets an error
+//! and nothing of the batch is visible. Commands in one batch run in queue order, and each one
+//! reads the log inside the transaction, so a later command on the same article decides
+//! against the state the earlier ones left.
+//!
+//! The writer holds a pool connection only while a batch runs, and holds the store only
+//! weakly: dropping the last [`Store`] clone closes the queue and the task ends.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::append::PendingCommand;
+use crate::error::StoreError;
+use crate::model::CommandOutcome;
+use crate::store::{Inner, Store};
+
+/// The default most commands per group-commit batch.
+pub const DEFAULT_MAX_BATCH: usize = 64;
+
+/// How many commands may wait for the writer before callers wait to queue. Queued commands
+/// are bounded by the callers anyway (each waits for its answer); this only caps a burst.
+const QUEUE_CAPACITY: usize = 4096;
+
+type Reply = oneshot::Sender<Result<CommandOutcome, StoreError>>;
+
+/// A queued command and where its answer goes.
+struct Job {
+    pending: PendingCommand,
+    reply: Reply,
+}
+
+/// The group-commit writer of one store.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    /// Most commands per batch; 1 turns grouping off (each `execute` runs its own
+    /// transaction in the caller's task, as before group commit).
+    max_batch: usize,
+    /// The queue into the writer task: `None` when grouping is off, and taken on close so that
+    /// no new command is accepted.
+    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    /// The receiving end, until [`Writer::start`] moves it into the task.
+    receiver: Mutex<Option<mpsc::Receiver<Job>>>,
+    /// The writer task, awaited on close.
+    task: Mutex<Option<JoinHandle<()>>>,
+    /// Append transactions committed by this store (grouped or not), so tests can tell that
+    /// concurrent commands were grouped without measuring time.
+    pub(crate) commits: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Writer {
+    pub(crate) fn new(max_batch: usize) -> Writer {
+        let (queue, receiver) = if max_batch > 1 {
+            let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        Writer {
+            max_batch,
+            queue: Mutex::new(queue),
+            receiver: Mutex::new(receiver),
+            task: Mutex::new(None),
+            commits: AtomicU64::new(0),
+        }
+    }
+
+    /// Spawns the writer task (when grouping is on). The task holds the store weakly.
+    pub(crate) fn start(inner: &Arc<Inner>) {
+        let writer = &inner.writer;
+        if let Some(rx) = lock(&writer.receiver).take() {
+            let task = tokio::spawn(run(rx, Arc::downgrade(inner), writer.max_batch));
+            *lock(&writer.task) = Some(task);
+        }
+    }
+
+    /// Accepts no more commands, answers those still queued with an error, and waits for the
+    /// batch in flight (if any) to finish.
+    pub(crate) async fn close(&self) {
+        drop(lock(&self.queue).take());
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            // Senders still in callers' hands keep the queue open until they are used; the
+            // task answers those commands with an error, so this ends.
+            let _ = task.await;
+        }
+    }
+
+    /// Commands waiting for the writer (for tests).
+    pub(crate) fn queued(&self) -> usize {
+        lock(&self.queue)
+            .as_ref()
+            .map_or(0, |q| q.max_capacity() - q.capacity())
+    }
+}
+
+impl Store {
+    /// Runs one command through the writer, or directly when grouping is off.
+    pub(crate) async fn submit(
+        &self,
+        pending: PendingCommand,
+    ) -> Result<CommandOutcome, StoreError> {
+        let writer = &self.inner.writer;
+        if writer.max_batch <= 1 {
+            return self
+                .execute_batch(vec![pending])
+                .await
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Corrupt("empty batch result".to_owned())));
+        }
+        let Some(queue) = lock(&writer.queue).clone() else {
+            return Err(StoreError::Backend(sqlx::Error::PoolClosed));
+        };
+        let (reply, answer) = oneshot::channel();
+        if queue.send(Job { pending, reply }).await.is_err() {
+            return Err(StoreError::Backend(sqlx::Error::PoolClosed));
+        }
+        drop(queue);
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend(sqlx::Error::Protocol(
+                "the group-commit writer stopped before answering".to_owned(),
+            )))
+        })
+    }
+
+    /// Append transactions this store has committed (grouped or not). For tests.
+    #[doc(hidden)]
+    pub fn commits(&self) -> u64 {
+        self.inner.writer.commits.load(Ordering::Relaxed)
+    }
+
+    /// Commands waiting in the group-commit queue, not yet taken into a batch. For tests.
+    #[doc(hidden)]
+    pub fn queued_commands(&self) -> usize {
+        self.inner.writer.queued()
+    }
+}
+
+/// The writer task: one batch at a time until the queue closes.
+async fn run(mut rx: mpsc::Receiver<Job>, store: Weak<Inner>, max_batch: usize) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        // A caller that went away before its batch began is skipped: without group commit its
+        // transaction would have been rolled back, and nobody waits for the answer.
+        jobs.retain(|job| !job.reply.is_closed());
+        if jobs.is_empty() {
+            continue;
+        }
+        let closed = store
+            .upgrade()
+            .filter(|inner| lock(&inner.writer.queue).is_some());
+        let Some(inner) = closed else {
+            // The store is closing: answer instead of writing.
+            for job in jobs.drain(..) {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::Backend(sqlx::Error::PoolClosed)));
+            }
+            continue;
+        };
+        let store = Store { inner };
+        let (batch, replies): (Vec<PendingCommand>, Vec<Reply>) =
+            jobs.drain(..).map(|job| (job.pending, job.reply)).unzip();
+        let n = batch.len();
+        // A panic inside the batch (a bug, or a test hook) must not kill the writer and strand
+        // every later caller; the batch's callers get an error instead.
+        let results = AssertUnwindSafe(store.execute_batch(batch))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                (0..n)
+                    .map(|_| {
+                        Err(StoreError::Backend(sqlx::Error::Protocol(
+                            "the batch this command was part of panicked".to_owned(),
+                        )))
+                    })
+                    .collect()
+            });
+        // Release the store before answering, so that the last clone's drop is not delayed.
+        drop(store);
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
