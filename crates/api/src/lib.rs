@@ -5,7 +5,7 @@
 //! bearer token, rate-limited per user, checked against the document limits, and executed
 //! against [`schema::GalleySchema`], whose mutations turn into domain commands run by the
 //! store. Invariants: nothing is readable without a token except /healthz and /readyz (and
-//! /metrics, which holds no article data); every error leaves with a code from
+//! /metrics when configured public); every error leaves with a code from
 //! [`error::ErrorCode`], and internal causes are logged, never sent; a mutation never runs from
 //! a GET or from a POST that is not JSON.
 
@@ -65,6 +65,9 @@ pub struct ApiLimits {
     pub rate_limit_burst: u32,
     /// How long a WebSocket may wait before sending connection_init (closed with 4408).
     pub ws_init_timeout: Duration,
+    /// Whether /metrics answers without a token (for a scraper on a private network). Off by
+    /// default: only /healthz and /readyz are public.
+    pub public_metrics: bool,
 }
 
 impl Default for ApiLimits {
@@ -81,6 +84,7 @@ impl Default for ApiLimits {
             rate_limit_per_second: 50,
             rate_limit_burst: 200,
             ws_init_timeout: Duration::from_secs(10),
+            public_metrics: false,
         }
     }
 }
@@ -247,8 +251,26 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus metrics, with the log head sampled at scrape time.
-async fn metrics_endpoint(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics, with the log head sampled at scrape time. Needs a valid token (any
+/// role) unless `public_metrics` is set.
+async fn metrics_endpoint(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if !state.limits().public_metrics {
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::bearer_token);
+        if let Err(e) = auth::authenticate(state.store(), token).await {
+            let status = if e.code() == ErrorCode::Unauthenticated {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            return http::error_response(status, http::MediaType::Json, &[e], None);
+        }
+    }
     if let Ok(head) = state.store().head().await {
         ::metrics::gauge!("galley_log_head_position").set(head as f64);
     }
@@ -260,4 +282,5 @@ async fn metrics_endpoint(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.inner.metrics.render(),
     )
+        .into_response()
 }

@@ -180,6 +180,9 @@ pub struct ServeArgs {
     /// Do not run the scheduler in this process.
     #[arg(long, env = "GALLEY_NO_SCHEDULER")]
     pub no_scheduler: bool,
+    /// Serve /metrics without a token (for a scraper on a private network).
+    #[arg(long, env = "GALLEY_PUBLIC_METRICS")]
+    pub public_metrics: bool,
     /// Seconds to wait for WebSocket connections to close on shutdown.
     #[arg(long, env = "GALLEY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -238,6 +241,7 @@ impl ServerConfig {
                 rate_limit_per_second: args.rate_limit_per_second,
                 rate_limit_burst: args.rate_limit_burst,
                 ws_init_timeout: Duration::from_secs(args.ws_init_timeout_secs),
+                public_metrics: args.public_metrics,
             },
             scheduler_interval: (!args.no_scheduler)
                 .then(|| Duration::from_millis(args.scheduler_interval_ms.max(10))),

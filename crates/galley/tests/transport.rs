@@ -159,9 +159,16 @@ async fn http_refusals_follow_the_graphql_over_http_rules() {
         .fails("{ users { name } }", json!({}), "FORBIDDEN")
         .await;
 
-    // Metrics are exposed.
+    // Metrics need a token too.
     let metrics = http
         .get(format!("{}/metrics", server.http_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 401);
+    let metrics = http
+        .get(format!("{}/metrics", server.http_url()))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
