@@ -1,0 +1,509 @@
+//! Group commit (issue 6), asserted the same way on SQLite and PostgreSQL: concurrent
+//! `execute` calls share one transaction, each command is still checked on its own, and a
+//! batch that fails at commit acknowledges none of its commands.
+//!
+//! Grouping is made deterministic without timing: the first batch is held at its commit by the
+//! before-commit test hook while the next commands queue up (the test waits until the store
+//! reports them queued), so the next batch is exactly those commands, in that order.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use futures::FutureExt;
+use galley_domain::{Action, ArticleId, Command, RevisionNumber, Status, Version};
+use galley_storage::{
+    testing, CommandOutcome, CommitDecision, Metadata, PendingCommand, Store, StoreError,
+    StoreOptions, StoredEvent,
+};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+contract_tests!(
+    one_batch_answers_each_command_on_its_own_in_queue_order,
+    a_batch_that_fails_at_commit_acknowledges_none_and_the_next_batch_continues_the_log,
+    thirty_two_concurrent_creates_share_one_commit,
+    one_idempotency_key_twice_in_a_batch_appends_once,
+    close_answers_queued_commands_with_an_error,
+);
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// What the scripted hook does at a commit.
+enum Step {
+    /// Signal `reached`, then wait for `release`, then commit.
+    Hold {
+        reached: Arc<Notify>,
+        release: Arc<Notify>,
+    },
+    /// Roll the batch back, as a crash before commit would.
+    Abort,
+}
+
+/// A before-commit hook that runs `steps` at the first commits, then commits; it records the
+/// number of events of every batch that reached it.
+struct Script {
+    sizes: Arc<Mutex<Vec<usize>>>,
+}
+
+fn script(store: &Store, steps: Vec<Step>) -> Script {
+    let steps = Arc::new(Mutex::new(VecDeque::from(steps)));
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = sizes.clone();
+    store.set_before_commit_hook(Some(Arc::new(move |events: Vec<StoredEvent>| {
+        seen.lock().unwrap().push(events.len());
+        let step = steps.lock().unwrap().pop_front();
+        async move {
+            match step {
+                Some(Step::Hold { reached, release }) => {
+                    reached.notify_one();
+                    release.notified().await;
+                    CommitDecision::Commit
+                }
+                Some(Step::Abort) => CommitDecision::Abort,
+                None => CommitDecision::Commit,
+            }
+        }
+        .boxed()
+    })));
+    Script { sizes }
+}
+
+fn hold() -> (Step, Arc<Notify>, Arc<Notify>) {
+    let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let step = Step::Hold {
+        reached: reached.clone(),
+        release: release.clone(),
+    };
+    (step, reached, release)
+}
+
+type Call = JoinHandle<Result<CommandOutcome, StoreError>>;
+
+/// Sends a command from its own task and returns once the store reports it queued, so that
+/// commands queue in the order they are sent.
+async fn send_queued(store: &Store, command: Command, key: Option<&str>) -> Call {
+    let before = store.queued_commands();
+    let (s, key) = (store.clone(), key.map(str::to_owned));
+    let call = tokio::spawn(async move { s.execute(command, Metadata::default(), key).await });
+    tokio::time::timeout(WAIT, async {
+        while store.queued_commands() <= before {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the command is queued");
+    call
+}
+
+/// Starts a create that the hook holds at its commit; returns once it is held.
+async fn start_held_create(db: &TestDb, cast: &Cast, reached: &Notify) -> Call {
+    let id = new_id();
+    let store = db.store.clone();
+    let cmd = command(
+        id,
+        0,
+        &cast.editor,
+        Action::CreateArticle {
+            content: draft("Held"),
+        },
+    );
+    let call = tokio::spawn(async move { run(&store, cmd).await });
+    tokio::time::timeout(WAIT, reached.notified())
+        .await
+        .expect("the first batch reaches its commit");
+    call
+}
+
+fn create_cmd(cast: &Cast, id: ArticleId, headline: &str) -> Command {
+    command(
+        id,
+        0,
+        &cast.editor,
+        Action::CreateArticle {
+            content: draft(headline),
+        },
+    )
+}
+
+async fn one_batch_answers_each_command_on_its_own_in_queue_order(db: &TestDb) {
+    let cast = Cast::default();
+    let a = create(&db.store, &cast, "Existing").await;
+    let (step, reached, release) = hold();
+    let script = script(&db.store, vec![step]);
+    let commits = db.store.commits();
+    let held = start_held_create(db, &cast, &reached).await;
+
+    let (x, y, z) = (new_id(), new_id(), new_id());
+    let calls = vec![
+        send_queued(&db.store, create_cmd(&cast, x, "Batch X"), None).await,
+        send_queued(&db.store, create_cmd(&cast, y, "Batch Y"), None).await,
+        // A stale expected version: the article is at version 1.
+        send_queued(
+            &db.store,
+            command(
+                a,
+                0,
+                &cast.editor,
+                Action::ReviseDraft {
+                    content: draft("Stale"),
+                },
+            ),
+            None,
+        )
+        .await,
+        // Refused by the domain: a draft cannot be approved.
+        send_queued(
+            &db.store,
+            command(
+                a,
+                1,
+                &cast.reviewer,
+                Action::ApproveRevision {
+                    revision: RevisionNumber(1),
+                },
+            ),
+            None,
+        )
+        .await,
+        send_queued(&db.store, create_cmd(&cast, z, "Batch Z"), None).await,
+        // Decides against X as the first command of this batch left it.
+        send_queued(
+            &db.store,
+            command(x, 1, &cast.editor, Action::SubmitForReview),
+            None,
+        )
+        .await,
+        // Takes the slug Y took earlier in the same batch.
+        send_queued(&db.store, create_cmd(&cast, new_id(), "Batch Y"), None).await,
+    ];
+    assert_eq!(db.store.queued_commands(), 7);
+    release.notify_one();
+    assert_eq!(held.await.unwrap().unwrap().events[0].position, 2);
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(call.await.unwrap());
+    }
+
+    assert_eq!(
+        db.store.commits(),
+        commits + 2,
+        "the held batch and one more"
+    );
+    assert_eq!(*script.sizes.lock().unwrap(), [1, 4]);
+    let position = |i: usize| results[i].as_ref().unwrap().events[0].position;
+    assert_eq!(position(0), 3);
+    assert_eq!(position(1), 4);
+    let stale = results[2].as_ref().unwrap_err();
+    assert_eq!(stale.code(), Some("CONFLICT"), "{stale:?}");
+    assert_eq!(stale.current_version(), Some(Version(1)));
+    let refused = results[3].as_ref().unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Domain(_)) && refused.code() != Some("CONFLICT"),
+        "{refused:?}"
+    );
+    assert_eq!(position(4), 5);
+    assert_eq!(position(5), 6);
+    assert_eq!(
+        results[5].as_ref().unwrap().article.status,
+        Status::InReview
+    );
+    assert_eq!(results[6].as_ref().unwrap_err().code(), Some("SLUG_TAKEN"));
+
+    assert_eq!(db.store.head().await.unwrap(), 6);
+    let log = db
+        .store
+        .read_all(0, 100, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    assert_eq!(
+        db.store.article(a).await.unwrap().unwrap().version,
+        Version(1)
+    );
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
+    db.store.set_before_commit_hook(None);
+}
+
+async fn a_batch_that_fails_at_commit_acknowledges_none_and_the_next_batch_continues_the_log(
+    db: &TestDb,
+) {
+    let cast = Cast::default();
+    let a = create(&db.store, &cast, "Existing").await;
+    let (step, reached, release) = hold();
+    let script = script(&db.store, vec![step, Step::Abort]);
+    let held = start_held_create(db, &cast, &reached).await;
+
+    let doomed = [new_id(), new_id(), new_id()];
+    let mut calls = Vec::new();
+    for (i, id) in doomed.iter().enumerate() {
+        calls.push(
+            send_queued(
+                &db.store,
+                create_cmd(&cast, *id, &format!("Lost {i}")),
+                None,
+            )
+            .await,
+        );
+    }
+    calls.push(
+        send_queued(
+            &db.store,
+            command(
+                a,
+                1,
+                &cast.editor,
+                Action::ReviseDraft {
+                    content: draft("Lost revision"),
+                },
+            ),
+            Some("lost-key"),
+        )
+        .await,
+    );
+    // A command that would have been refused anyway is not acknowledged either.
+    calls.push(
+        send_queued(
+            &db.store,
+            command(a, 0, &cast.editor, Action::SubmitForReview),
+            None,
+        )
+        .await,
+    );
+    release.notify_one();
+    assert_eq!(held.await.unwrap().unwrap().events[0].position, 2);
+    for call in calls {
+        let result = call.await.unwrap();
+        assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+    }
+    assert_eq!(*script.sizes.lock().unwrap(), [1, 4]);
+
+    // Nothing of the lost batch is visible.
+    assert_eq!(db.store.head().await.unwrap(), 2);
+    for id in doomed {
+        assert_eq!(db.store.article(id).await.unwrap(), None);
+    }
+    assert_eq!(db.store.article_by_slug("lost-0").await.unwrap(), None);
+    assert_eq!(
+        db.store.article(a).await.unwrap().unwrap().version,
+        Version(1)
+    );
+    assert_eq!(db.store.revisions(a).await.unwrap().len(), 1);
+
+    // The next batch continues the log where it was, and the lost key is free again.
+    let again = db
+        .store
+        .execute(
+            command(
+                a,
+                1,
+                &cast.editor,
+                Action::ReviseDraft {
+                    content: draft("Kept revision"),
+                },
+            ),
+            Metadata::default(),
+            Some("lost-key".to_owned()),
+        )
+        .await
+        .unwrap();
+    assert!(!again.replayed);
+    assert_eq!(again.events[0].position, 3);
+    let created = run(&db.store, create_cmd(&cast, doomed[0], "Lost 0"))
+        .await
+        .unwrap();
+    assert_eq!(created.events[0].position, 4);
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
+    db.store.set_before_commit_hook(None);
+}
+
+async fn thirty_two_concurrent_creates_share_one_commit(db: &TestDb) {
+    let cast = Cast::default();
+    let (step, reached, release) = hold();
+    let script = script(&db.store, vec![step]);
+    let commits = db.store.commits();
+    let held = start_held_create(db, &cast, &reached).await;
+
+    let calls: Vec<_> = (0..32)
+        .map(|i| {
+            let (store, cmd) = (
+                db.store.clone(),
+                create_cmd(&cast, new_id(), &format!("C{i}")),
+            );
+            tokio::spawn(async move { run(&store, cmd).await })
+        })
+        .collect();
+    tokio::time::timeout(WAIT, async {
+        while db.store.queued_commands() < 32 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("all 32 queue behind the held commit");
+    release.notify_one();
+    held.await.unwrap().unwrap();
+    let mut positions = Vec::new();
+    for call in calls {
+        positions.push(call.await.unwrap().unwrap().events[0].position);
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, (2..=33).collect::<Vec<_>>());
+    assert_eq!(db.store.commits(), commits + 2);
+    assert_eq!(*script.sizes.lock().unwrap(), [1, 32]);
+    db.store.set_before_commit_hook(None);
+}
+
+async fn one_idempotency_key_twice_in_a_batch_appends_once(db: &TestDb) {
+    let cast = Cast::default();
+    let a = create(&db.store, &cast, "Keyed").await;
+    let pending = |cmd, key: &str| PendingCommand {
+        command: cmd,
+        metadata: Metadata::default(),
+        idempotency_key: Some(key.to_owned()),
+    };
+    let revise = command(
+        a,
+        1,
+        &cast.editor,
+        Action::ReviseDraft {
+            content: draft("Keyed 2"),
+        },
+    );
+    let results = db
+        .store
+        .execute_batch(vec![
+            pending(revise.clone(), "k1"),
+            pending(revise.clone(), "k1"),
+            pending(command(a, 2, &cast.editor, Action::SubmitForReview), "k1"),
+        ])
+        .await;
+    let first = results[0].as_ref().unwrap();
+    let second = results[1].as_ref().unwrap();
+    assert!(!first.replayed);
+    assert!(second.replayed);
+    assert_eq!(first.events, second.events);
+    assert_eq!(second.article.version, Version(2));
+    assert_eq!(
+        results[2].as_ref().unwrap_err().code(),
+        Some("IDEMPOTENCY_KEY_REUSED")
+    );
+    assert_eq!(db.store.head().await.unwrap(), 2);
+
+    // The same through the writer: both callers get the one append.
+    let (step, reached, release) = hold();
+    script(&db.store, vec![step]);
+    let held = start_held_create(db, &cast, &reached).await;
+    let submit = command(a, 2, &cast.editor, Action::SubmitForReview);
+    let one = send_queued(&db.store, submit.clone(), Some("k2")).await;
+    let two = send_queued(&db.store, submit, Some("k2")).await;
+    release.notify_one();
+    held.await.unwrap().unwrap();
+    let (one, two) = (one.await.unwrap().unwrap(), two.await.unwrap().unwrap());
+    assert!(!one.replayed && two.replayed);
+    assert_eq!(one.events, two.events);
+    assert_eq!(one.events[0].position, 4);
+    assert_eq!(db.store.head().await.unwrap(), 4);
+    db.store.set_before_commit_hook(None);
+}
+
+async fn close_answers_queued_commands_with_an_error(db: &TestDb) {
+    let cast = Cast::default();
+    let (step, reached, release) = hold();
+    script(&db.store, vec![step]);
+    let held = start_held_create(db, &cast, &reached).await;
+    let mut calls = Vec::new();
+    for i in 0..3 {
+        calls.push(
+            send_queued(
+                &db.store,
+                create_cmd(&cast, new_id(), &format!("Q{i}")),
+                None,
+            )
+            .await,
+        );
+    }
+    let store = db.store.clone();
+    let closing = tokio::spawn(async move { store.close().await });
+    // Once closing, the store takes no more commands.
+    tokio::time::timeout(WAIT, async {
+        while db.store.queued_commands() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("close stops the queue");
+    let late = run(&db.store, create_cmd(&cast, new_id(), "Late")).await;
+    assert!(matches!(late, Err(StoreError::Backend(_))), "{late:?}");
+    // The batch in flight finishes; the queued commands are answered, not run.
+    release.notify_one();
+    assert_eq!(held.await.unwrap().unwrap().events[0].position, 1);
+    for call in calls {
+        let result = tokio::time::timeout(WAIT, call)
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+    }
+    tokio::time::timeout(WAIT, closing)
+        .await
+        .expect("close returns")
+        .unwrap();
+    let reopened = db.second_store().await;
+    assert_eq!(reopened.head().await.unwrap(), 1);
+    reopened.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_store_ends_its_writer_task() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let baseline = metrics.num_alive_tasks();
+    let store = testing::connect("sqlite::memory:").await.unwrap();
+    let cast = Cast::default();
+    run(&store, create_cmd(&cast, new_id(), "Dropped"))
+        .await
+        .unwrap();
+    assert!(metrics.num_alive_tasks() > baseline, "the writer runs");
+    drop(store);
+    tokio::time::timeout(WAIT, async {
+        while metrics.num_alive_tasks() > baseline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("no task outlives the store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_max_batch_of_one_runs_each_command_in_its_own_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&StoreOptions {
+        url: testing::sqlite_url(dir.path()),
+        max_batch: 1,
+        ..StoreOptions::default()
+    })
+    .await
+    .unwrap();
+    let cast = Cast::default();
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let (s, cmd) = (
+                store.clone(),
+                create_cmd(&cast, new_id(), &format!("One {i}")),
+            );
+            tokio::spawn(async move { run(&s, cmd).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(store.queued_commands(), 0);
+    assert_eq!(store.commits(), 8);
+    store.close().await;
+}
