@@ -221,6 +221,7 @@ pub(crate) enum Exec<'a> {
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     I64(Option<i64>),
+    F64(Option<f64>),
     Text(Option<String>),
     Uuid(Option<Uuid>),
     Time(Option<DateTime<Utc>>),
@@ -235,6 +236,11 @@ impl From<i64> for Arg {
 impl From<Option<i64>> for Arg {
     fn from(v: Option<i64>) -> Self {
         Arg::I64(v)
+    }
+}
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::F64(Some(v))
     }
 }
 impl From<u64> for Arg {
@@ -302,6 +308,7 @@ macro_rules! bind_all {
         for arg in $args {
             q = match arg {
                 Arg::I64(v) => q.bind(*v),
+                Arg::F64(v) => q.bind(*v),
                 Arg::Text(v) => q.bind(v.as_deref()),
                 Arg::Uuid(v) => q.bind(*v),
                 Arg::Time(v) => q.bind(*v),
@@ -348,6 +355,17 @@ fn maybe<R>(f: fn(R) -> Row) -> impl FnOnce(Option<R>) -> Option<Row> {
 }
 
 impl Exec<'_> {
+    /// The same connection, borrowed again, so that one `Exec` can be handed to several
+    /// functions in turn.
+    pub(crate) fn reborrow(&mut self) -> Exec<'_> {
+        match self {
+            Exec::SqlitePool(p) => Exec::SqlitePool(p),
+            Exec::PgPool(p) => Exec::PgPool(p),
+            Exec::SqliteConn(c) => Exec::SqliteConn(c),
+            Exec::PgConn(c) => Exec::PgConn(c),
+        }
+    }
+
     /// Runs a statement and returns the number of rows it affected.
     pub(crate) async fn execute(&mut self, sql: &str, args: &[Arg]) -> Result<u64, sqlx::Error> {
         match self {

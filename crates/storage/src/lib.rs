@@ -15,8 +15,8 @@ mod append;
 mod db;
 mod error;
 mod feed;
-mod insights;
 mod group;
+mod insights;
 mod model;
 mod project;
 mod read;
@@ -27,10 +27,10 @@ mod users;
 
 pub use append::PendingCommand;
 pub use error::StoreError;
+pub use group::DEFAULT_MAX_BATCH;
 pub use insights::{
     percentile, AsOf, BounceCount, Dashboard, DashboardQuery, DayCount, DurationStats,
     OverduePublication, ReviewerFigures, MAX_DASHBOARD_DAYS,
 };
-pub use group::DEFAULT_MAX_BATCH;
 pub use model::*;
 pub use store::*;

@@ -60,18 +60,6 @@ fn content_args(c: &ArticleContent) -> [crate::db::Arg; 8] {
     ]
 }
 
-/// The lower-cased text the `articles` text filter searches besides the headline.
-fn search_body(c: &ArticleContent) -> String {
-    let mut text = c.standfirst.to_lowercase();
-    for tag in &c.tags {
-        text.push(' ');
-        text.push_str(&tag.as_str().to_lowercase());
-    }
-    text.push(' ');
-    text.push_str(&c.body.to_lowercase());
-    text
-}
-
 /// Frees the slug an article holds, so that another article may take it within the same
 /// transaction (used by rebuild before it writes a page of articles).
 pub(crate) async fn release_slug(mut exec: Exec<'_>, id: ArticleId) -> Result<(), StoreError> {
@@ -137,18 +125,15 @@ pub(crate) async fn write_article(
         article.first_published_at,
         article.last_published_at,
         article.updated_at,
-        content.headline.to_lowercase(),
-        search_body(content),
     ]);
     tx.exec()
         .execute(
             "INSERT INTO articles (id, version, status, revision, headline, standfirst, body, \
              slug, category, tags, byline, language, live_revision, approved_revision, \
              embargo_until, scheduled_for, authors, reviewers, created_at, first_submitted_at, \
-             submitted_at, first_published_at, last_published_at, updated_at, \
-             search_headline, search_body) \
+             submitted_at, first_published_at, last_published_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
+             $17, $18, $19, $20, $21, $22, $23, $24) \
              ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
              status = excluded.status, revision = excluded.revision, \
              headline = excluded.headline, standfirst = excluded.standfirst, \
@@ -164,8 +149,7 @@ pub(crate) async fn write_article(
              first_submitted_at = excluded.first_submitted_at, \
              submitted_at = excluded.submitted_at, \
              first_published_at = excluded.first_published_at, \
-             last_published_at = excluded.last_published_at, updated_at = excluded.updated_at, \
-             search_headline = excluded.search_headline, search_body = excluded.search_body",
+             last_published_at = excluded.last_published_at, updated_at = excluded.updated_at",
             &a,
         )
         .await?;
@@ -173,6 +157,7 @@ pub(crate) async fn write_article(
         return Ok(());
     }
     check_slug(tx.exec(), article).await?;
+    crate::search::write(tx, id, content).await?;
     let id_arg = id.as_uuid();
     release_slug(tx.exec(), id).await?;
     if let Some(slug) = &content.slug {
@@ -216,12 +201,14 @@ pub(crate) async fn write_article(
     Ok(())
 }
 
-/// Writes the rows that single events add: revisions and review comments.
+/// Writes the rows that single events add: revisions and review comments here, review
+/// cycles, publications and assigned reviewers in [`crate::insights`].
 pub(crate) async fn write_event_rows(
     mut exec: Exec<'_>,
     stored: &StoredEvent,
     event: &Event,
 ) -> Result<(), StoreError> {
+    crate::insights::write_event_rows(exec.reborrow(), stored, event).await?;
     let id = stored.article_id.as_uuid();
     let (revision, content, restored_from) = match &event.data {
         EventData::ArticleCreated {
@@ -386,11 +373,12 @@ impl Projector {
 
 /// Clears every projection and replays the whole log into it, inside `tx`.
 pub(crate) async fn rebuild(tx: &mut Tx) -> Result<u64, StoreError> {
-    for table in PROJECTION_TABLES {
+    for table in PROJECTION_TABLES.iter().chain(&crate::insights::TABLES) {
         tx.exec()
             .execute(&format!("DELETE FROM {table}"), &[])
             .await?;
     }
+    crate::search::clear(tx).await?;
     let mut projector = Projector::default();
     let mut after = 0;
     let mut replayed = 0u64;
@@ -487,6 +475,7 @@ pub(crate) async fn dump(tx: &mut Tx) -> Result<BTreeMap<(String, String), Strin
         let user = UserId::from_uuid(row.get("user_id")?);
         put("article_authors", format!("{id}/{user}"), String::new());
     }
+    crate::insights::dump(tx, &mut out).await?;
     Ok(out)
 }
 

@@ -321,8 +321,9 @@ pub(crate) async fn article_by_slug(
 /// The sort key of a list item, encoded in its cursor.
 #[derive(Debug, Clone, PartialEq)]
 struct SortKey {
-    /// 0 for a headline match, 1 otherwise (only for `Relevance` with a text filter).
-    rank: i64,
+    /// The search score, lower is better (only for `Relevance` with a text filter; 0
+    /// otherwise). Kept exactly (Rust prints an `f64` so that it parses back to itself).
+    rank: f64,
     time: DateTime<Utc>,
     id: Uuid,
 }
@@ -371,19 +372,6 @@ fn decode_cursor(order: ArticleOrder, cursor: &str) -> Result<SortKey, StoreErro
     })
 }
 
-/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-fn like_pattern(text: &str) -> String {
-    let mut out = String::from("%");
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 pub(crate) async fn list_articles(
     mut exec: Exec<'_>,
     filter: &ArticleFilter,
@@ -393,21 +381,33 @@ pub(crate) async fn list_articles(
 ) -> Result<Page<ArticleRecord>, StoreError> {
     let mut args: Vec<Arg> = Vec::new();
     let mut conditions: Vec<String> = Vec::new();
-    // A constant rank unless ordering by relevance; BIGINT so both backends decode an i64.
+    // A constant rank unless ordering by relevance; DOUBLE PRECISION so both backends decode
+    // an f64.
     let mut rank_sql = "0".to_owned();
+    // Full-text search (see crate::search): the matching articles and their scores.
+    let mut with_sql = String::new();
+    let mut join_sql = "";
     let text = filter
         .text
         .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty());
     if let Some(text) = text {
-        let p = push(&mut args, like_pattern(text));
-        conditions.push(format!(
-            "(a.search_headline LIKE {p} ESCAPE '\\' OR a.search_body LIKE {p} ESCAPE '\\')"
-        ));
+        let terms = crate::search::query_terms(text);
+        if terms.is_empty() {
+            // Nothing searchable is left ("%%%"): nothing matches.
+            return Ok(Page {
+                items: Vec::new(),
+                has_next_page: false,
+            });
+        }
+        with_sql = format!(
+            "WITH {} ",
+            crate::search::hits_cte(&exec, &mut args, &terms)
+        );
+        join_sql = " JOIN hits h ON h.id = a.id";
         if order == ArticleOrder::Relevance {
-            rank_sql =
-                format!("CASE WHEN a.search_headline LIKE {p} ESCAPE '\\' THEN 0 ELSE 1 END");
+            rank_sql = "h.score".to_owned();
         }
     }
     if !filter.status.is_empty() {
@@ -464,7 +464,8 @@ pub(crate) async fn list_articles(
     };
     let limit = push(&mut args, i64::from(first) + 1);
     let sql = format!(
-        "SELECT {cols}, CAST(({rank_sql}) AS BIGINT) AS sort_rank FROM articles a {where_sql} \
+        "{with_sql}SELECT {cols}, CAST(({rank_sql}) AS DOUBLE PRECISION) AS sort_rank \
+         FROM articles a{join_sql} {where_sql} \
          ORDER BY sort_rank ASC, a.{time_col} {dir}, a.id {dir} LIMIT {limit}"
     );
     let rows = exec.fetch_all(&sql, &args).await?;
@@ -473,7 +474,7 @@ pub(crate) async fn list_articles(
     for row in rows.iter().take(first as usize) {
         let record = decode_article(row)?;
         let key = SortKey {
-            rank: row.get::<i64>("sort_rank")?,
+            rank: row.get::<f64>("sort_rank")?,
             time: if time_col == "created_at" {
                 record.created_at
             } else {
@@ -560,7 +561,7 @@ mod tests {
     #[test]
     fn a_cursor_round_trips_only_in_its_own_order() {
         let key = SortKey {
-            rank: 1,
+            rank: -1.25e-7,
             time: Utc::now(),
             id: Uuid::now_v7(),
         };
@@ -571,10 +572,5 @@ mod tests {
         );
         assert!(decode_cursor(ArticleOrder::UpdatedDesc, &cursor).is_err());
         assert!(decode_cursor(ArticleOrder::UpdatedAsc, "not hex").is_err());
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards_and_fold_case() {
-        assert_eq!(like_pattern("100%_Š\\"), "%100\\%\\_š\\\\%");
     }
 }
