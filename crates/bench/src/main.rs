@@ -1,0 +1,446 @@
+//! galley-bench: measures a real release `galley serve` the way its users would, over HTTP and
+//! WebSocket on loopback, next to raw SQL on the same database, and prints one table.
+//!
+//! `all` is the full run (a few minutes); `smoke` runs every stage with tiny sizes in seconds
+//! and asserts nothing about timings, only that every stage ran (CI runs it). Each backend
+//! gets a fresh database (an SQLite file in a temporary folder, or a `galley_bench_<uuid>`
+//! PostgreSQL database) that is removed afterwards, and every server the harness starts is a
+//! child process killed when its guard drops, on success, error or panic alike.
+//! See docs/BENCHMARKS.md.
+
+mod appends;
+mod db;
+mod fanout;
+mod gql;
+mod growth;
+mod loggen;
+mod reads;
+mod report;
+mod server;
+mod stats;
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use futures::FutureExt as _;
+
+use crate::appends::RawInserts;
+use crate::db::{Backend, BenchDb};
+use crate::gql::Client;
+use crate::report::Row;
+use crate::server::{Galley, RssWatch};
+use crate::stats::Window;
+
+/// Benchmarks for Galley.
+#[derive(Debug, Parser)]
+#[command(name = "galley-bench")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+    /// Which backends to measure.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Both, global = true)]
+    backend: BackendChoice,
+    /// Largest log size of the growth stage (overrides the mode's).
+    #[arg(long, global = true)]
+    max_events: Option<u64>,
+    /// Use this galley binary instead of building one with `cargo build --release`.
+    #[arg(long, global = true, hide = true)]
+    galley_bin: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum Mode {
+    /// The full run: every stage at full size (a few minutes).
+    All,
+    /// Every stage at tiny sizes, in seconds; no timing is asserted (CI).
+    Smoke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendChoice {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+/// The sizes and durations of a run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Concurrency levels of the append stage.
+    pub append_clients: Vec<usize>,
+    /// Seconds each append level (and its raw baseline) runs; pgbench needs whole seconds.
+    pub append_secs: u64,
+    /// Unrecorded warm-up before each HTTP throughput measurement.
+    pub warmup: Duration,
+    /// How long each read case runs.
+    pub read_window: Duration,
+    /// Concurrent readers.
+    pub read_clients: usize,
+    /// Articles in the database during the read stage.
+    pub read_articles: usize,
+    /// WebSocket subscribers.
+    pub subscribers: usize,
+    /// Measured mutations of the fan-out stage.
+    pub fanout_mutations: usize,
+    /// Log sizes at which pages are timed.
+    pub growth_sizes: Vec<u64>,
+    /// Events of the one long article.
+    pub big_article_events: u64,
+    /// Timed requests per page kind and size.
+    pub page_samples: usize,
+}
+
+impl Plan {
+    fn all() -> Plan {
+        Plan {
+            append_clients: vec![1, 8, 32],
+            append_secs: 5,
+            warmup: Duration::from_millis(500),
+            read_window: Duration::from_secs(5),
+            read_clients: 8,
+            read_articles: 500,
+            subscribers: 500,
+            fanout_mutations: 20,
+            growth_sizes: vec![10_000, 100_000, 1_000_000],
+            big_article_events: 10_000,
+            page_samples: 300,
+        }
+    }
+
+    fn smoke() -> Plan {
+        Plan {
+            append_clients: vec![1, 8, 32],
+            append_secs: 1,
+            warmup: Duration::ZERO,
+            read_window: Duration::from_millis(500),
+            read_clients: 8,
+            read_articles: 60,
+            subscribers: 20,
+            fanout_mutations: 3,
+            growth_sizes: vec![1_000, 2_000],
+            big_article_events: 500,
+            page_samples: 20,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the chosen mode; `Ok(false)` when a backend failed (its error is printed).
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let (mode_name, mut plan) = match cli.mode {
+        Mode::All => ("all", Plan::all()),
+        Mode::Smoke => ("smoke", Plan::smoke()),
+    };
+    if let Some(max) = cli.max_events {
+        plan.growth_sizes.retain(|&s| s < max);
+        plan.growth_sizes.push(max);
+    }
+    let bin = match cli.galley_bin {
+        Some(bin) => bin,
+        None => tokio::task::spawn_blocking(server::build_release).await??,
+    };
+    let backends = match cli.backend {
+        BackendChoice::Sqlite => vec![Backend::Sqlite],
+        BackendChoice::Postgres => vec![Backend::Postgres],
+        BackendChoice::Both => vec![Backend::Sqlite, Backend::Postgres],
+    };
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    let mut failed = false;
+    for backend in backends {
+        let name = backend.name();
+        eprintln!("bench: {name}: {mode_name} run");
+        let outcome = AssertUnwindSafe(bench_backend(&plan, &bin, backend, &mut rows))
+            .catch_unwind()
+            .await;
+        match outcome {
+            Ok(Ok(ratio)) => ratios.push((name, ratio)),
+            Ok(Err(e)) => {
+                eprintln!("error: {name}: {e:#}");
+                failed = true;
+            }
+            Err(_) => {
+                eprintln!("error: {name}: the harness panicked");
+                failed = true;
+            }
+        }
+    }
+    println!();
+    println!(
+        "galley-bench {mode_name}: {} ({} s)",
+        machine_summary(),
+        started.elapsed().as_secs()
+    );
+    println!();
+    print!("{}", report::markdown(&rows));
+    println!();
+    for (name, ratio) in &ratios {
+        println!("append ratio vs raw INSERT at 32 clients: {ratio:.2} ({name})");
+    }
+    if matches!(cli.mode, Mode::Smoke) && !failed {
+        check_every_stage_ran(&rows, &ratios)?;
+        println!("smoke: every stage ran");
+    }
+    Ok(!failed)
+}
+
+/// Smoke mode asserts only that each backend produced a row for every stage.
+fn check_every_stage_ran(rows: &[Row], ratios: &[(&str, f64)]) -> anyhow::Result<()> {
+    for (backend, _) in ratios {
+        for stage in [
+            "start-up", "appends", "reads", "fan-out", "growth", "rebuild", "memory",
+        ] {
+            anyhow::ensure!(
+                rows.iter()
+                    .any(|r| r.backend == *backend && r.stage == stage),
+                "{backend}: the {stage} stage printed no row"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every stage on one backend; returns the append ratio at the highest concurrency.
+async fn bench_backend(
+    plan: &Plan,
+    bin: &Path,
+    backend: Backend,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<f64> {
+    let db = BenchDb::create(backend).await?;
+    let result = AssertUnwindSafe(live_stages(plan, bin, &db, rows))
+        .catch_unwind()
+        .await;
+    // The server guard has dropped by now (it lives inside `live_stages`), so the database can
+    // go whatever happened.
+    let removed = db.remove().await;
+    let ratio = match result {
+        Ok(r) => r?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    removed?;
+    growth::run(plan, bin, backend, rows).await?;
+    Ok(ratio)
+}
+
+/// Start-up, appends, reads, fan-out and memory, on one server.
+async fn live_stages(
+    plan: &Plan,
+    bin: &Path,
+    db: &BenchDb,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<f64> {
+    let name = db.backend.name();
+    let galley = Galley {
+        bin: bin.to_path_buf(),
+        database_url: db.url.clone(),
+        log_path: db.scratch("server.log"),
+    };
+    let server = galley.serve().await?;
+    rows.push(Row::figure(
+        name,
+        "start-up",
+        "to /readyz, empty database (migrations included)",
+        format!("{:.3} s", server.startup.as_secs_f64()),
+    ));
+    let token = galley.add_admin("bench")?;
+    let client = Client::new(server.addr, &token)?;
+    client
+        .head()
+        .await
+        .context("the admin token does not work")?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = server.rss_kib().unwrap_or(0);
+
+    // 1. Appends.
+    let max_clients = plan.append_clients.iter().copied().max().unwrap_or(1);
+    let raw = db.raw(max_clients.max(plan.read_clients) as u32).await?;
+    let mut articles = appends::create_articles(&client, 0, max_clients).await?;
+    let inserts = RawInserts::prepare(db, &raw).await?;
+    let watch = RssWatch::start(server.pid());
+    let mut ratio = f64::NAN;
+    for &c in &plan.append_clients {
+        let window = Window {
+            warmup: plan.warmup,
+            measure: Duration::from_secs(plan.append_secs),
+        };
+        let (measured, back) = appends::revise_drafts(&client, articles[..c].to_vec(), window)
+            .await
+            .with_context(|| format!("reviseDraft at {c} clients"))?;
+        articles.splice(..c, back);
+        let base = inserts
+            .run(c, plan.append_secs)
+            .await
+            .with_context(|| format!("raw INSERT at {c} clients"))?;
+        ratio = measured.rate() / base.rate();
+        let row = Row::measured(
+            name,
+            "appends",
+            &format!("reviseDraft, {c} clients"),
+            &measured,
+            "mut/s",
+        )
+        .against(inserts.label(), &measured, &base, "tx/s");
+        eprintln!("bench: {name}: {} {} ({})", row.case, row.value, row.ratio);
+        rows.push(row);
+    }
+    let append_rss = watch.finish().await;
+    inserts.finish(&raw).await?;
+
+    // 2. Reads.
+    let more = plan.read_articles.saturating_sub(articles.len());
+    articles.extend(appends::create_articles(&client, max_clients as u64, more).await?);
+    let ids: Arc<Vec<String>> = Arc::new(articles.iter().map(|a| a.id.clone()).collect());
+    let window = Window {
+        warmup: plan.warmup,
+        measure: plan.read_window,
+    };
+    let watch = RssWatch::start(server.pid());
+    let g = reads::galley_article(&client, Arc::clone(&ids), plan.read_clients, window).await?;
+    let r = reads::raw_article(&raw, Arc::clone(&ids), plan.read_clients, window).await?;
+    let case = format!("article(id), {} clients", plan.read_clients);
+    rows.push(Row::measured(name, "reads", &case, &g, "req/s").against(
+        "raw SQL (sqlx)",
+        &g,
+        &r,
+        "q/s",
+    ));
+    let g = reads::galley_list(&client, plan.read_clients, window).await?;
+    let r = reads::raw_list(&raw, plan.read_clients, window).await?;
+    let case = format!("articles(first: 50), {} clients", plan.read_clients);
+    rows.push(Row::measured(name, "reads", &case, &g, "req/s").against(
+        "raw SQL (sqlx)",
+        &g,
+        &r,
+        "q/s",
+    ));
+    let read_rss = watch.finish().await;
+    eprintln!("bench: {name}: reads done");
+    raw.close().await;
+
+    // 4. Fan-out.
+    let mut article = appends::create_articles(&client, 1_000_000, 1)
+        .await?
+        .pop()
+        .context("no article")?;
+    let watch = RssWatch::start(server.pid());
+    let fan = fanout::run(
+        server.addr,
+        &token,
+        &client,
+        &mut article,
+        plan.subscribers,
+        plan.fanout_mutations,
+    )
+    .await?;
+    let fan_rss = watch.finish().await;
+    let deliveries = fan.from_recorded.count();
+    rows.push(Row {
+        value: format!("{deliveries} deliveries"),
+        ..Row::latency(
+            name,
+            "fan-out",
+            &format!(
+                "{} subscribers: event recordedAt -> delivery",
+                plan.subscribers
+            ),
+            &fan.from_recorded,
+        )
+    });
+    rows.push(Row {
+        value: format!("{deliveries} deliveries"),
+        ..Row::latency(
+            name,
+            "fan-out",
+            &format!(
+                "{} subscribers: mutation sent -> delivery ({} before the response)",
+                plan.subscribers, fan.before_response
+            ),
+            &fan.from_request,
+        )
+    });
+    rows.push(Row::figure(
+        name,
+        "fan-out",
+        &format!("{} subscribers: connect and subscribe", plan.subscribers),
+        format!("{:.2} s", fan.connect.as_secs_f64()),
+    ));
+    eprintln!("bench: {name}: fan-out done");
+
+    // 5. Memory.
+    rows.push(Row::figure(
+        name,
+        "memory",
+        "idle RSS after start-up",
+        report::mib(idle),
+    ));
+    rows.push(Row::figure(
+        name,
+        "memory",
+        &format!("peak RSS, appends at {max_clients} clients"),
+        report::mib(append_rss),
+    ));
+    rows.push(Row::figure(
+        name,
+        "memory",
+        &format!("peak RSS, reads at {} clients", plan.read_clients),
+        report::mib(read_rss),
+    ));
+    rows.push(Row::figure(
+        name,
+        "memory",
+        &format!("peak RSS, {} WebSocket subscribers", plan.subscribers),
+        report::mib(fan_rss),
+    ));
+    server.stop()?;
+    Ok(ratio)
+}
+
+/// CPU model, cores and memory, from /proc.
+fn machine_summary() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    format!(
+        "{model}, {cores} cores, {:.1} GiB RAM",
+        mem_kib as f64 / (1024.0 * 1024.0)
+    )
+}
