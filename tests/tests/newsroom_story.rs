@@ -5,7 +5,10 @@
 use galley_tests::{on_both_backends, seed_article, start, types, Backend, Newsroom, Ws};
 use serde_json::{json, Value};
 
-on_both_backends!(the_seed_article_goes_from_draft_to_published_with_a_live_subscriber_watching);
+on_both_backends!(
+    the_seed_article_goes_from_draft_to_published_with_a_live_subscriber_watching,
+    a_published_article_is_corrected_rescheduled_taken_down_archived_and_restored,
+);
 
 /// What the story expects of each step: the event type, the article's status after it, and
 /// its working revision.
@@ -416,6 +419,10 @@ async fn the_seed_article_goes_from_draft_to_published_with_a_live_subscriber_wa
         assert_eq!(event["type"], expected_types[expected as usize - 1]);
     }
 
+    // The projections the viewer read are exactly what a replay of the log gives.
+    let diffs = server.store().verify_projections().await.unwrap();
+    assert!(diffs.is_empty(), "{diffs:?}");
+
     // Shutdown completes the live subscription and closes the sockets with 1001.
     server.shutdown().await.unwrap();
     assert_eq!(
@@ -424,5 +431,187 @@ async fn the_seed_article_goes_from_draft_to_published_with_a_live_subscriber_wa
     );
     assert_eq!(watcher.close_code().await, 1001);
     assert_eq!(ws.close_code().await, 1001);
+    backend.cleanup().await;
+}
+
+/// The rest of an article's life, after its first publication: a revision while live, a
+/// schedule that a later revision cancels, a corrected re-publication, a takedown, the
+/// archive and back, and an old revision restored. A subscriber to the article's own stream
+/// watches it all.
+async fn a_published_article_is_corrected_rescheduled_taken_down_archived_and_restored(
+    backend: Backend,
+) {
+    let server = start(&backend).await;
+    let staff = Newsroom::hire(&server).await;
+    let (editor, reviewer, publisher) = (&staff.editor, &staff.reviewer, &staff.publisher);
+    let seed = seed_article();
+    let id = editor.create(seed.clone()).await;
+    let mut ws = Ws::init(&server, &staff.viewer.user().token).await;
+    ws.subscribe(
+        "article",
+        "subscription($id: ID!) { articleEvents(articleId: $id) { version type payload } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let revise = |version: u64, standfirst: &str| {
+        let mut content = seed.clone();
+        content["standfirst"] = json!(standfirst);
+        content.as_object_mut().unwrap().remove("slug");
+        let editor = editor.clone();
+        let id = id.clone();
+        async move {
+            editor
+                .ok(
+                    &format!("mutation($id: ID!, $v: Int!, $c: ContentInput!) {{ reviseDraft(articleId: $id, expectedVersion: $v, content: $c) {{ {} }} }}", galley_tests::PAYLOAD),
+                    json!({ "id": id, "v": version, "c": content }),
+                )
+                .await["reviseDraft"]
+                .clone()
+        }
+    };
+    let viewer = staff.viewer.clone();
+    let state = |id: String| {
+        let viewer = viewer.clone();
+        async move {
+            viewer
+                .ok(
+                    "query($id: ID!) { article(id: $id) { version status revisionNumber liveRevision approvedRevision hasUnpublishedChanges scheduledFor slug live { number standfirst } } }",
+                    json!({ "id": id }),
+                )
+                .await["article"]
+                .clone()
+        }
+    };
+
+    // First publication: revision 1 is live.
+    editor.mutate("submitForReview", &id, 1, "").await;
+    reviewer
+        .mutate("approveRevision", &id, 2, ", revision: 1")
+        .await;
+    publisher.mutate("publishArticle", &id, 3, "").await;
+
+    // A revision while live: the working copy is a draft again, revision 1 stays live, and
+    // the public URL (the slug) does not move although no slug was sent.
+    revise(4, "Second take.").await;
+    let article = state(id.clone()).await;
+    assert_eq!(article["status"], "DRAFT");
+    assert_eq!(article["revisionNumber"], 2);
+    assert_eq!(article["liveRevision"], 1);
+    assert_eq!(article["hasUnpublishedChanges"], true);
+    assert_eq!(article["slug"], seed["slug"]);
+    assert_eq!(article["live"]["standfirst"], seed["standfirst"]);
+
+    // Revision 2 is approved and scheduled; a third revision cancels the schedule (two events
+    // from one command) and the approval.
+    editor.mutate("submitForReview", &id, 5, "").await;
+    reviewer
+        .mutate("approveRevision", &id, 6, ", revision: 2")
+        .await;
+    let at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let scheduled = publisher
+        .mutate("publishArticle", &id, 7, &format!(", publishAt: \"{at}\""))
+        .await;
+    assert_eq!(scheduled["article"]["status"], "SCHEDULED");
+    let payload = revise(8, "Third take, with the correction.").await;
+    assert_eq!(
+        types(&payload["events"]),
+        ["ScheduleCancelled", "DraftRevised"]
+    );
+    let article = state(id.clone()).await;
+    assert_eq!(article["version"], 10);
+    assert_eq!(article["status"], "DRAFT");
+    assert_eq!(article["scheduledFor"], Value::Null);
+    assert_eq!(article["liveRevision"], 1);
+
+    // Revision 3 goes live with a public correction note.
+    editor.mutate("submitForReview", &id, 10, "").await;
+    reviewer
+        .mutate("approveRevision", &id, 11, ", revision: 3")
+        .await;
+    let published = publisher
+        .mutate(
+            "publishArticle",
+            &id,
+            12,
+            ", correction: \"An earlier version misspelt Štrpac.\"",
+        )
+        .await;
+    let event = &published["events"][0];
+    assert_eq!(
+        event["payload"]["correction"],
+        "An earlier version misspelt Štrpac."
+    );
+    assert_eq!(event["payload"]["previousLive"], 1);
+    let article = state(id.clone()).await;
+    assert_eq!(
+        (
+            article["liveRevision"].clone(),
+            article["hasUnpublishedChanges"].clone()
+        ),
+        (json!(3), json!(false))
+    );
+
+    // Taken down with a reason, archived, restored, and revision 1 brought back as revision 4.
+    publisher
+        .mutate(
+            "unpublishArticle",
+            &id,
+            13,
+            ", reason: \"Legal asked us to.\"",
+        )
+        .await;
+    let article = state(id.clone()).await;
+    assert_eq!(article["status"], "UNPUBLISHED");
+    assert_eq!(article["liveRevision"], Value::Null);
+    assert_eq!(article["live"], Value::Null);
+    publisher.mutate("archiveArticle", &id, 14, "").await;
+    assert_eq!(state(id.clone()).await["status"], "ARCHIVED");
+    publisher.mutate("restoreArticle", &id, 15, "").await;
+    assert_eq!(state(id.clone()).await["status"], "DRAFT");
+    let restored = editor
+        .mutate("restoreRevision", &id, 16, ", revision: 1")
+        .await;
+    assert_eq!(restored["article"]["revisionNumber"], 4);
+    let revision = staff
+        .viewer
+        .ok(
+            "query($id: ID!) { article(id: $id) { revision(number: 4) { restoredFrom standfirst body } } }",
+            json!({ "id": id }),
+        )
+        .await["article"]["revision"]
+        .clone();
+    assert_eq!(revision["restoredFrom"], 1);
+    assert_eq!(revision["standfirst"], seed["standfirst"]);
+    assert_eq!(revision["body"], seed["body"]);
+
+    // The subscriber saw the whole stream, in order, each event once.
+    let expected = [
+        "ArticleCreated",
+        "SubmittedForReview",
+        "RevisionApproved",
+        "ArticlePublished",
+        "DraftRevised",
+        "SubmittedForReview",
+        "RevisionApproved",
+        "PublicationScheduled",
+        "ScheduleCancelled",
+        "DraftRevised",
+        "SubmittedForReview",
+        "RevisionApproved",
+        "ArticlePublished",
+        "ArticleUnpublished",
+        "ArticleArchived",
+        "ArticleRestored",
+        "RevisionRestored",
+    ];
+    for (i, expected) in expected.iter().enumerate() {
+        let event = ws.next_data("article").await["articleEvents"].clone();
+        assert_eq!(event["version"], i as u64 + 1, "{event}");
+        assert_eq!(event["type"], *expected, "{event}");
+    }
+    let diffs = server.store().verify_projections().await.unwrap();
+    assert!(diffs.is_empty(), "{diffs:?}");
+
+    server.shutdown().await.unwrap();
     backend.cleanup().await;
 }
