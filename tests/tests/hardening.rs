@@ -300,6 +300,39 @@ async fn expensive_documents_are_refused_before_they_run(backend: Backend) {
         )
         .await;
     assert_eq!(error["extensions"]["field"], "first");
+    // Search text is data, never query syntax: full-text operators, wildcards, quotes and
+    // SQL are searched for (and found nowhere), not interpreted or failed on.
+    for text in [
+        "\"unbalanced",
+        "AND OR NOT",
+        "NEAR(x y",
+        "a:b",
+        "*",
+        "100%",
+        "_",
+        "'; DROP TABLE articles; --",
+        "\\",
+        "(",
+    ] {
+        let data = client
+            .ok(
+                "query($t: String!) { articles(filter: {text: $t}, orderBy: RELEVANCE) { nodes { headline } } }",
+                json!({ "t": text }),
+            )
+            .await;
+        assert_eq!(data["articles"]["nodes"], json!([]), "{text}");
+    }
+    let data = client
+        .ok(
+            "{ articles(filter: {text: \"something\"}) { nodes { headline } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["articles"]["nodes"],
+        json!([{ "headline": "Something to read" }])
+    );
+
     // A fragment that spreads itself never validates.
     let reply = client
         .post(
