@@ -16,6 +16,7 @@ on_both_backends!(
     every_refusal_of_the_workflow_has_its_own_code,
     the_rate_limit_answers_429_with_rate_limited_per_token,
     a_database_failure_is_an_internal_server_error_with_a_masked_message_and_the_request_id,
+    a_server_on_an_unmigrated_database_is_not_ready_and_masks_its_failures,
 );
 
 /// The codes a scenario provoked, checked against the table at the end.
@@ -521,6 +522,33 @@ async fn a_database_failure_is_an_internal_server_error_with_a_masked_message_an
         "liveness does not depend on the database"
     );
 
+    server.shutdown().await.unwrap();
+    backend.cleanup().await;
+}
+
+async fn a_server_on_an_unmigrated_database_is_not_ready_and_masks_its_failures(backend: Backend) {
+    let mut config = test_config(&backend);
+    config.migrate = false;
+    config.scheduler_interval = None;
+    let server = start_with(config).await;
+    let ready = reqwest::get(format!("{}/readyz", server.http_url()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    // Without a request id from the client, the server makes one and names it in both places.
+    let client = Client::new(
+        &server,
+        Some(galley_tests::User {
+            id: String::new(),
+            name: "nobody".to_owned(),
+            token: "glly_whatever".to_owned(),
+        }),
+    );
+    let reply = client.post("{ head }", json!({})).await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    let generated = reply.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert!(!generated.is_empty());
+    assert_internal(&reply, &generated);
     server.shutdown().await.unwrap();
     backend.cleanup().await;
 }
