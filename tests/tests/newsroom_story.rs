@@ -419,6 +419,21 @@ async fn the_seed_article_goes_from_draft_to_published_with_a_live_subscriber_wa
         assert_eq!(event["type"], expected_types[expected as usize - 1]);
     }
 
+    // The operations were counted: /metrics answers a token holder in Prometheus' format.
+    let metrics = staff
+        .viewer
+        .http
+        .get(format!("{}/metrics", server.http_url()))
+        .bearer_auth(&staff.viewer.user().token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    for series in ["graphql_operations_total", "galley_commands_total"] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+
     // The projections the viewer read are exactly what a replay of the log gives.
     let diffs = server.store().verify_projections().await.unwrap();
     assert!(diffs.is_empty(), "{diffs:?}");
