@@ -1,6 +1,9 @@
 //! The GraphQL schema: types, queries, mutations and subscriptions, and how it is built.
 
 pub mod context;
+pub mod diff;
+pub mod history;
+pub mod insights;
 pub mod mutation;
 pub mod query;
 pub mod subscription;

@@ -49,7 +49,7 @@ impl Query {
     }
 
     /// Articles, filtered and ordered, a page at a time (`first` is capped).
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)")]
     async fn articles(
         &self,
         ctx: &Context<'_>,
@@ -95,7 +95,7 @@ impl Query {
 
     /// The global event log in position order. The cursor is the event's position; pass the
     /// last one seen as `after` to continue (or to the `events` subscription).
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -124,6 +124,30 @@ impl Query {
                 .map(|e| Edge::new(e.position.to_string(), Event(e))),
         );
         Ok(connection)
+    }
+
+    /// Articles in review for a reviewer (the caller unless `reviewer` is given): those
+    /// assigned to them first, then those assigned to no one, oldest submission first.
+    #[graphql(complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)")]
+    async fn review_queue(
+        &self,
+        ctx: &Context<'_>,
+        reviewer: Option<ID>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<Article>> {
+        Ok(crate::schema::insights::review_queue(ctx, reviewer, first).await?)
+    }
+
+    /// Dashboard figures for the window `[from, to)` (default: the 30 days up to now; at most
+    /// 366 days), optionally for one category.
+    async fn dashboard(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        category: Option<String>,
+    ) -> async_graphql::Result<crate::schema::insights::Dashboard> {
+        Ok(crate::schema::insights::dashboard(ctx, from, to, category).await?)
     }
 
     /// The highest committed position of the log (0 when it is empty).

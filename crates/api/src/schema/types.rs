@@ -283,6 +283,11 @@ impl Revision {
     async fn slug(&self) -> Option<&str> {
         self.0.content.slug.as_ref().map(|s| s.as_str())
     }
+    /// The body rendered from Markdown as sanitised HTML (no scripts, no event handlers, only
+    /// http, https and mailto links, each with rel="noopener noreferrer").
+    async fn body_html(&self) -> String {
+        crate::schema::history::body_html(&self.0.content.body)
+    }
     /// Who wrote it.
     async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         Ok(load_user(ctx, self.0.author).await?)
@@ -490,6 +495,11 @@ impl Article {
     async fn body(&self) -> &str {
         &self.0.content.body
     }
+    /// The working body rendered from Markdown as sanitised HTML (no scripts, no event
+    /// handlers, only http, https and mailto links, each with rel="noopener noreferrer").
+    async fn body_html(&self) -> String {
+        crate::schema::history::body_html(&self.0.content.body)
+    }
     /// The URL name.
     async fn slug(&self) -> Option<&str> {
         self.0.content.slug.as_ref().map(|s| s.as_str())
@@ -603,8 +613,29 @@ impl Article {
             .map_err(ApiError::from)?;
         Ok(comments.into_iter().map(Comment).collect())
     }
+    /// The article exactly as it was right after stream version `version`, or right after its
+    /// last event recorded at or before `at` (give one of the two); null when it did not exist
+    /// yet. Replays the article's own events up to that point.
+    async fn as_of(
+        &self,
+        ctx: &Context<'_>,
+        version: Option<u64>,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Option<crate::schema::history::ArticleSnapshot>> {
+        Ok(crate::schema::history::as_of(ctx, self.0.id, version, at).await?)
+    }
+    /// What changed from revision `from` to revision `to`: content fields, tags, and the body
+    /// word by word (with a unified text form).
+    async fn diff(
+        &self,
+        ctx: &Context<'_>,
+        from: u32,
+        to: u32,
+    ) -> async_graphql::Result<crate::schema::history::RevisionDiff> {
+        Ok(crate::schema::history::diff(ctx, self.0.id, from, to).await?)
+    }
     /// The article's events. The cursor is the event's version.
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)")]
     async fn history(
         &self,
         ctx: &Context<'_>,

@@ -1,0 +1,275 @@
+//! The review queue and the dashboard figures, as GraphQL objects over the store's
+//! projections (see galley-storage's `insights` module for how each figure is defined).
+
+use async_graphql::{Context, Object, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use galley_domain::UserId;
+use galley_storage::{DashboardQuery, DurationStats, MAX_DASHBOARD_DAYS};
+
+use crate::error::{ApiError, ApiResult};
+use crate::schema::context::ContextExt;
+use crate::schema::types::{load_user, page_size, parse_id, Article, GqlStatus, User};
+
+/// The window of a dashboard when `from` is not given.
+const DEFAULT_WINDOW_DAYS: i64 = 30;
+
+fn seconds(d: TimeDelta) -> f64 {
+    d.num_microseconds()
+        .map(|us| us as f64 / 1e6)
+        .unwrap_or(d.num_seconds() as f64)
+}
+
+/// `reviewQueue(reviewer, first)`: the caller's queue unless another reviewer is named.
+pub(crate) async fn review_queue(
+    ctx: &Context<'_>,
+    reviewer: Option<ID>,
+    first: Option<i32>,
+) -> ApiResult<Vec<Article>> {
+    let me = ctx.principal()?.user.id;
+    let reviewer = match reviewer {
+        Some(id) => parse_id::<UserId>("reviewer", &id)?,
+        None => me,
+    };
+    let first = page_size(ctx, first)?;
+    let queue = ctx.store().review_queue(reviewer, first).await?;
+    Ok(queue.into_iter().map(Article).collect())
+}
+
+/// `dashboard(from, to, category)`.
+pub(crate) async fn dashboard(
+    ctx: &Context<'_>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    category: Option<String>,
+) -> ApiResult<Dashboard> {
+    ctx.principal()?;
+    let now = Utc::now();
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or(to - TimeDelta::days(DEFAULT_WINDOW_DAYS));
+    if to <= from {
+        return Err(ApiError::validation("to", "must be after from"));
+    }
+    if to - from > TimeDelta::days(MAX_DASHBOARD_DAYS) {
+        return Err(ApiError::validation(
+            "to",
+            format!("must be at most {MAX_DASHBOARD_DAYS} days after from"),
+        ));
+    }
+    let category = category
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    let figures = ctx
+        .store()
+        .dashboard(&DashboardQuery {
+            from,
+            to,
+            category: category.clone(),
+            now,
+        })
+        .await?;
+    Ok(Dashboard {
+        from,
+        to,
+        category,
+        figures,
+    })
+}
+
+/// Count and nearest-rank percentiles of a set of durations, in seconds.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DurationFigures {
+    /// How many durations.
+    pub count: u64,
+    /// The median (nearest rank), in seconds; null when there are none.
+    pub p50_seconds: Option<f64>,
+    /// The 90th percentile (nearest rank), in seconds; null when there are none.
+    pub p90_seconds: Option<f64>,
+}
+
+impl From<DurationStats> for DurationFigures {
+    fn from(s: DurationStats) -> Self {
+        DurationFigures {
+            count: s.count,
+            p50_seconds: s.p50.map(seconds),
+            p90_seconds: s.p90.map(seconds),
+        }
+    }
+}
+
+/// Articles in one status.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct StatusCount {
+    /// The status.
+    pub status: GqlStatus,
+    /// How many articles are in it now.
+    pub count: u64,
+}
+
+/// Publications on one day.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PublishedOnDay {
+    /// The day (UTC).
+    pub day: NaiveDate,
+    /// Publications (ArticlePublished events) that day.
+    pub count: u64,
+}
+
+/// How many articles were sent back how many times.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct BounceBacks {
+    /// Changes requested of one article in the window.
+    pub changes_requested: u64,
+    /// Articles with that many.
+    pub articles: u64,
+}
+
+/// One reviewer's decisions in the window.
+#[derive(Debug, Clone)]
+pub struct ReviewerFigures(galley_storage::ReviewerFigures);
+
+#[Object]
+impl ReviewerFigures {
+    /// The reviewer's id.
+    async fn reviewer_id(&self) -> ID {
+        ID(self.0.reviewer.to_string())
+    }
+    /// The reviewer.
+    async fn reviewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(load_user(ctx, self.0.reviewer).await?)
+    }
+    /// Revisions approved.
+    async fn approvals(&self) -> u64 {
+        self.0.approvals
+    }
+    /// Revisions sent back.
+    async fn changes_requested(&self) -> u64 {
+        self.0.changes_requested
+    }
+    /// Median time from submission to this reviewer's decision (nearest rank), in seconds.
+    async fn median_turnaround_seconds(&self) -> Option<f64> {
+        self.0.median_turnaround.map(seconds)
+    }
+}
+
+/// A scheduled publication whose time has passed without it going live.
+#[derive(Debug, Clone)]
+pub struct OverduePublication(galley_storage::OverduePublication);
+
+#[Object]
+impl OverduePublication {
+    /// The article's id.
+    async fn article_id(&self) -> ID {
+        ID(self.0.article_id.to_string())
+    }
+    /// The article.
+    async fn article(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Article>> {
+        Ok(ctx
+            .loaders()
+            .articles
+            .load_one(self.0.article_id)
+            .await
+            .map_err(ApiError::internal)?
+            .map(Article))
+    }
+    /// Its headline.
+    async fn headline(&self) -> &str {
+        &self.0.headline
+    }
+    /// When it was due.
+    async fn scheduled_for(&self) -> DateTime<Utc> {
+        self.0.scheduled_for
+    }
+    /// Why the scheduler could not publish it (such as an embargo or a stale approval), once
+    /// it has tried.
+    async fn blocked_reason(&self) -> Option<&str> {
+        self.0.blocked_reason.as_deref()
+    }
+}
+
+/// Figures for dashboards. Window figures count what happened in `[from, to)`; statuses and
+/// overdue publications are as of now. With a category, only articles whose current category
+/// it is count.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    category: Option<String>,
+    figures: galley_storage::Dashboard,
+}
+
+#[Object]
+impl Dashboard {
+    /// Start of the window (inclusive).
+    async fn from(&self) -> DateTime<Utc> {
+        self.from
+    }
+    /// End of the window (exclusive).
+    async fn to(&self) -> DateTime<Utc> {
+        self.to
+    }
+    /// The category the figures are limited to, if any.
+    async fn category(&self) -> Option<&str> {
+        self.category.as_deref()
+    }
+    /// Articles per status now, every status listed.
+    async fn status_counts(&self) -> Vec<StatusCount> {
+        self.figures
+            .status_counts
+            .iter()
+            .map(|(status, count)| StatusCount {
+                status: (*status).into(),
+                count: *count,
+            })
+            .collect()
+    }
+    /// Publications per UTC day, every day of the window listed.
+    async fn published_per_day(&self) -> Vec<PublishedOnDay> {
+        self.figures
+            .published_per_day
+            .iter()
+            .map(|d| PublishedOnDay {
+                day: d.day,
+                count: d.count,
+            })
+            .collect()
+    }
+    /// First submission → first publication, over articles first published in the window.
+    async fn time_to_first_publish(&self) -> DurationFigures {
+        self.figures.time_to_first_publish.into()
+    }
+    /// Submission → approval or changes requested, over decisions made in the window.
+    async fn review_turnaround(&self) -> DurationFigures {
+        self.figures.review_turnaround.into()
+    }
+    /// Over articles with a review decision in the window: how many were sent back 0, 1, 2 …
+    /// times in it (only counts that occur).
+    async fn bounce_backs(&self) -> Vec<BounceBacks> {
+        self.figures
+            .bounce_backs
+            .iter()
+            .map(|b| BounceBacks {
+                changes_requested: b.changes_requested,
+                articles: b.articles,
+            })
+            .collect()
+    }
+    /// Per reviewer, over decisions made in the window.
+    async fn reviewers(&self) -> Vec<ReviewerFigures> {
+        self.figures
+            .reviewers
+            .iter()
+            .copied()
+            .map(ReviewerFigures)
+            .collect()
+    }
+    /// Scheduled publications due and not published, oldest due first, with the reason the
+    /// scheduler gave.
+    async fn overdue(&self) -> Vec<OverduePublication> {
+        self.figures
+            .overdue
+            .iter()
+            .cloned()
+            .map(OverduePublication)
+            .collect()
+    }
+}
