@@ -7,7 +7,9 @@
 //! [`Store::execute`] is a batch of one; a group-commit writer can hand it many.
 
 use chrono::{DateTime, Timelike, Utc};
-use galley_domain::{decide, evolve, Article, Command, Event, SCHEMA_VERSION};
+use std::collections::HashMap;
+
+use galley_domain::{decide, evolve, Article, ArticleId, Command, SCHEMA_VERSION};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -113,11 +115,24 @@ impl Store {
         let savepoints = batch.len() > 1;
         let mut results = Vec::with_capacity(batch.len());
         let mut appended: Vec<StoredEvent> = Vec::new();
+        // Aggregates this batch has changed; they become cacheable only once it commits.
+        let mut changed: HashMap<ArticleId, Article> = HashMap::new();
         for pending in batch {
             if savepoints {
                 tx.exec().execute("SAVEPOINT galley_command", &[]).await?;
             }
-            let result = append_one(&mut tx, head, pending).await;
+            let id = pending.command.article_id;
+            let known = match changed.get(&id) {
+                Some(article) => Some(article.clone()),
+                None => self.inner.writer.aggregates.get(id),
+            };
+            let result = append_one(&mut tx, head, pending, known).await;
+            let result = result.map(|(outcome, article)| {
+                if let Some(article) = article {
+                    changed.insert(id, article);
+                }
+                outcome
+            });
             if savepoints {
                 if result.is_err() {
                     tx.exec()
@@ -168,17 +183,21 @@ impl Store {
             .writer
             .commits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.writer.aggregates.put(changed);
         self.inner.feed.bump(head);
         Ok(results)
     }
 }
 
-/// Runs one command inside the open transaction, whose head is `head`.
+/// Runs one command inside the open transaction, whose head is `head`. `known` is the article
+/// as of some committed (or earlier in this transaction) version, if the store has it; only the
+/// events after it are read. Returns the outcome and, when it appended, the article after it.
 async fn append_one(
     tx: &mut Tx,
     head: u64,
     pending: PendingCommand,
-) -> Result<CommandOutcome, StoreError> {
+    known: Option<Article>,
+) -> Result<(CommandOutcome, Option<Article>), StoreError> {
     let PendingCommand {
         mut command,
         metadata,
@@ -207,28 +226,33 @@ async fn append_one(
             let article = read::article(tx.exec(), article_id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            return Ok(CommandOutcome {
-                events,
-                article,
-                replayed: true,
-            });
+            return Ok((
+                CommandOutcome {
+                    events,
+                    article,
+                    replayed: true,
+                },
+                None,
+            ));
         }
     }
 
-    let history = read::read_stream(
+    // Only the stream's tail after the known version: committed events never change, so the
+    // known article plus the tail is the whole stream folded (under the log lock, the tail is
+    // everything another process appended meanwhile).
+    let mut article = known.unwrap_or_default();
+    let tail = read::read_stream(
         tx.exec(),
         article_id,
         Direction::Forward,
-        None,
+        Some(article.version),
         u32::MAX,
         &[],
     )
     .await?;
-    let past = history
-        .iter()
-        .map(StoredEvent::event)
-        .collect::<Result<Vec<Event>, _>>()?;
-    let mut article = Article::replay(&past);
+    for stored in &tail {
+        article = evolve(article, &stored.event()?);
+    }
     let new_events = decide(&article, command)?;
 
     let correlation_id = metadata.correlation_id.unwrap_or_else(Uuid::now_v7);
@@ -284,11 +308,14 @@ async fn append_one(
     let record = read::article(tx.exec(), article_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("the article row was not written".to_owned()))?;
-    Ok(CommandOutcome {
-        events: stored,
-        article: record,
-        replayed: false,
-    })
+    Ok((
+        CommandOutcome {
+            events: stored,
+            article: record,
+            replayed: false,
+        },
+        Some(article),
+    ))
 }
 
 #[cfg(test)]

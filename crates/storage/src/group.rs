@@ -13,11 +13,13 @@
 //! The writer holds a pool connection only while a batch runs, and holds the store only
 //! weakly: dropping the last [`Store`] clone closes the queue and the task ends.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use futures::FutureExt;
+use galley_domain::{Article, ArticleId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -57,6 +59,37 @@ pub(crate) struct Writer {
     /// Append transactions committed by this store (grouped or not), so tests can tell that
     /// concurrent commands were grouped without measuring time.
     pub(crate) commits: AtomicU64,
+    /// Recently written articles as committed, so an append reads only its stream's tail.
+    pub(crate) aggregates: Aggregates,
+}
+
+/// How many articles [`Aggregates`] keeps.
+const AGGREGATE_CACHE: usize = 1024;
+
+/// Articles as of a committed version, filled only after a commit: committed events never
+/// change, so such an article plus the events after its version is always the whole stream
+/// folded, whatever other processes appended since. A miss costs a full replay, nothing more.
+#[derive(Debug, Default)]
+pub(crate) struct Aggregates(Mutex<HashMap<ArticleId, Article>>);
+
+impl Aggregates {
+    pub(crate) fn get(&self, id: ArticleId) -> Option<Article> {
+        lock(&self.0).get(&id).cloned()
+    }
+
+    /// Keeps the articles a batch left, once that batch has committed.
+    pub(crate) fn put(&self, committed: HashMap<ArticleId, Article>) {
+        let mut cache = lock(&self.0);
+        for (id, article) in committed {
+            if cache.len() >= AGGREGATE_CACHE && !cache.contains_key(&id) {
+                // Any entry will do: a miss only costs a replay.
+                if let Some(evict) = cache.keys().next().copied() {
+                    cache.remove(&evict);
+                }
+            }
+            cache.insert(id, article);
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -77,6 +110,7 @@ impl Writer {
             receiver: Mutex::new(receiver),
             task: Mutex::new(None),
             commits: AtomicU64::new(0),
+            aggregates: Aggregates::default(),
         }
     }
 

@@ -28,6 +28,7 @@ contract_tests!(
     thirty_two_concurrent_creates_share_one_commit,
     one_idempotency_key_twice_in_a_batch_appends_once,
     close_answers_queued_commands_with_an_error,
+    a_store_sees_appends_another_process_made_to_an_article_it_has_written,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -458,6 +459,43 @@ async fn close_answers_queued_commands_with_an_error(db: &TestDb) {
     let reopened = db.second_store().await;
     assert_eq!(reopened.head().await.unwrap(), 1);
     reopened.close().await;
+}
+
+/// The writer keeps the articles it wrote as committed and reads only their streams' tails; a
+/// tail written by another process must be seen.
+async fn a_store_sees_appends_another_process_made_to_an_article_it_has_written(db: &TestDb) {
+    let cast = Cast::default();
+    let a = create(&db.store, &cast, "Shared").await;
+    let other = db.second_store().await;
+    run(
+        &other,
+        command(
+            a,
+            1,
+            &cast.editor,
+            Action::ReviseDraft {
+                content: draft("Shared 2"),
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let stale = run(
+        &db.store,
+        command(a, 1, &cast.editor, Action::SubmitForReview),
+    )
+    .await;
+    assert_eq!(stale.unwrap_err().current_version(), Some(Version(2)));
+    let out = run(
+        &db.store,
+        command(a, 2, &cast.editor, Action::SubmitForReview),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.article.revision, RevisionNumber(2));
+    assert_eq!(out.article.content.headline, "Shared 2");
+    assert_eq!(out.events[0].position, 3);
+    other.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
