@@ -1,0 +1,447 @@
+//! The read side over real HTTP, on both backends: history, revisions, diff, asOf, bodyHtml
+//! sanitising, full-text search, the review queue and the dashboard (including an overdue
+//! scheduled publication the scheduler could not publish), and that an anonymous caller reads
+//! none of it.
+
+use galley_tests::{
+    approved_article, on_both_backends, seed_article, short_article, start, wait_for_article,
+    Backend, Client, Newsroom, GUARD,
+};
+use serde_json::{json, Value};
+
+on_both_backends!(
+    history_revisions_diff_and_as_of_tell_the_articles_past,
+    body_html_is_rendered_and_sanitised,
+    search_review_queue_and_dashboard_reflect_the_newsroom,
+);
+
+/// Revises an article with `content`; returns the new version.
+async fn revise(editor: &Client, id: &str, version: u64, content: Value) -> u64 {
+    editor
+        .ok(
+            "mutation($id: ID!, $v: Int!, $c: ContentInput!) { reviseDraft(articleId: $id, \
+             expectedVersion: $v, content: $c) { article { version } } }",
+            json!({ "id": id, "v": version, "c": content }),
+        )
+        .await["reviseDraft"]["article"]["version"]
+        .as_u64()
+        .expect("a version")
+}
+
+async fn history_revisions_diff_and_as_of_tell_the_articles_past(backend: Backend) {
+    let server = start(&backend).await;
+    let staff = Newsroom::hire(&server).await;
+    let seed = seed_article();
+    let id = staff.editor.create(seed.clone()).await;
+    let mut second = seed.clone();
+    second["headline"] = json!("NATO rejects Serbia's request for troops in Kosovo");
+    second["tags"] = json!(["Aleksandar Vučić", "NATO", "Serbia", "KFOR", "Belgrade"]);
+    let body = seed["body"].as_str().unwrap();
+    second["body"] = json!(body.replacen("has rebuffed", "has firmly rejected", 1));
+    let v = revise(&staff.editor, &id, 1, second).await;
+    assert_eq!(v, 2);
+    staff.editor.mutate("submitForReview", &id, 2, "").await;
+
+    let data = staff
+        .viewer
+        .ok(
+            r#"query($id: ID!, $at: DateTime!) { article(id: $id) {
+                history(first: 10) { edges { cursor node { type version } } }
+                newest: history(first: 1, order: NEWEST_FIRST) { edges { node { type } } pageInfo { hasNextPage } }
+                revisions { number headline }
+                revision(number: 1) { headline slug }
+                diff(from: 1, to: 2) {
+                    from to
+                    changedFields { field before after }
+                    tagsAdded tagsRemoved
+                    body { changed wordsAdded wordsRemoved unified hunks { oldStart newStart inline segments { kind text } } }
+                }
+                v1: asOf(version: 1) { version revisionNumber status content { headline tags } }
+                v3: asOf(version: 3) { version status revisionNumber }
+                before: asOf(at: "2001-01-01T00:00:00Z") { version }
+                now: asOf(at: $at) { version content { headline } }
+            } }"#,
+            json!({ "id": id, "at": chrono_now_plus(0) }),
+        )
+        .await;
+    let a = &data["article"];
+    let types: Vec<&str> = a["history"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["ArticleCreated", "DraftRevised", "SubmittedForReview"]
+    );
+    assert_eq!(a["history"]["edges"][2]["cursor"], "3");
+    assert_eq!(
+        a["newest"]["edges"][0]["node"]["type"],
+        "SubmittedForReview"
+    );
+    assert_eq!(a["newest"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(a["revisions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        a["revision"]["slug"],
+        "nato-denies-serbia-an-army-presence-in-kosovo"
+    );
+
+    let diff = &a["diff"];
+    assert_eq!(
+        (diff["from"].as_u64(), diff["to"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let fields: Vec<&str> = diff["changedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    // The slug was given, so only the headline changed among the scalar fields.
+    assert_eq!(fields, ["headline"], "{diff}");
+    assert_eq!(
+        diff["changedFields"][0]["before"],
+        "NATO DENIES SERBIA AN ARMY PRESENCE IN KOSOVO"
+    );
+    assert_eq!(diff["tagsAdded"], json!(["Belgrade"]));
+    assert_eq!(
+        diff["tagsRemoved"],
+        json!(["army", "conflict", "ethnic tensions", "Kosovo"])
+    );
+    let body_diff = &diff["body"];
+    assert_eq!(body_diff["changed"], true);
+    assert_eq!(body_diff["wordsAdded"], 2, "{body_diff}");
+    assert_eq!(body_diff["wordsRemoved"], 1, "{body_diff}");
+    assert_eq!(body_diff["hunks"].as_array().unwrap().len(), 1);
+    let inline = body_diff["hunks"][0]["inline"].as_str().unwrap();
+    assert!(
+        inline.contains("rebuffed") && inline.contains("rejected"),
+        "{inline}"
+    );
+    let unified = body_diff["unified"].as_str().unwrap();
+    assert!(
+        unified.starts_with("--- revision 1\n+++ revision 2\n"),
+        "{unified}"
+    );
+    assert!(unified.contains("\n-The NATO-led Kosovo Force (KFOR) has rebuffed"));
+    assert!(unified.contains("\n+The NATO-led Kosovo Force (KFOR) has firmly rejected"));
+
+    assert_eq!(a["v1"]["status"], "DRAFT");
+    assert_eq!(a["v1"]["revisionNumber"], 1);
+    assert_eq!(
+        a["v1"]["content"]["headline"],
+        "NATO DENIES SERBIA AN ARMY PRESENCE IN KOSOVO"
+    );
+    assert_eq!(a["v1"]["content"]["tags"].as_array().unwrap().len(), 8);
+    assert_eq!(a["v3"]["status"], "IN_REVIEW");
+    assert_eq!(a["v3"]["revisionNumber"], 2);
+    assert_eq!(a["before"], Value::Null);
+    assert_eq!(a["now"]["version"], 3, "now is after every event");
+    assert_eq!(
+        a["now"]["content"]["headline"],
+        "NATO rejects Serbia's request for troops in Kosovo"
+    );
+
+    // A diff of a revision that does not exist, and asOf without a point, are refused.
+    staff
+        .viewer
+        .fails(
+            "query($id: ID!) { article(id: $id) { diff(from: 1, to: 9) { from } } }",
+            json!({ "id": id }),
+            "VALIDATION_FAILED",
+        )
+        .await;
+    staff
+        .viewer
+        .fails(
+            "query($id: ID!) { article(id: $id) { asOf { version } } }",
+            json!({ "id": id }),
+            "VALIDATION_FAILED",
+        )
+        .await;
+    server.shutdown().await.expect("a clean shutdown");
+    backend.cleanup().await;
+}
+
+/// Now plus `seconds`, as RFC 3339.
+fn chrono_now_plus(seconds: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339()
+}
+
+async fn body_html_is_rendered_and_sanitised(backend: Backend) {
+    let server = start(&backend).await;
+    let staff = Newsroom::hire(&server).await;
+    let id = staff
+        .editor
+        .create(json!({
+            "headline": "Hostile markup",
+            "body": "Hello *world*.\n\n> A quote.\n\n[site](https://example.org) \
+                     [bad](javascript:alert(1))\n\n<script>alert('x')</script>\
+                     <img src=\"x.png\" onerror=\"alert(1)\"><a href=\"#\" onclick=\"steal()\">a</a>",
+        }))
+        .await;
+    let seed = staff.editor.create(seed_article()).await;
+    let data = staff
+        .viewer
+        .ok(
+            "query($a: ID!, $b: ID!) { a: article(id: $a) { bodyHtml revision(number: 1) { bodyHtml } \
+             asOf(version: 1) { bodyHtml } } b: article(id: $b) { bodyHtml } }",
+            json!({ "a": id, "b": seed }),
+        )
+        .await;
+    let html = data["a"]["bodyHtml"].as_str().unwrap();
+    assert!(html.contains("<em>world</em>"), "{html}");
+    assert!(html.contains("<blockquote>"), "{html}");
+    assert!(
+        html.contains(r#"<a href="https://example.org" rel="noopener noreferrer">site</a>"#),
+        "{html}"
+    );
+    for bad in ["<script", "alert('x')", "onerror", "onclick", "javascript:"] {
+        assert!(!html.contains(bad), "{bad} survived in {html}");
+    }
+    assert_eq!(data["a"]["revision"]["bodyHtml"], data["a"]["bodyHtml"]);
+    assert_eq!(data["a"]["asOf"]["bodyHtml"], data["a"]["bodyHtml"]);
+    let seed_html = data["b"]["bodyHtml"].as_str().unwrap();
+    assert!(
+        seed_html.contains("<blockquote>\n<p>We all knew"),
+        "{seed_html}"
+    );
+    assert!(seed_html.contains("Vučić"));
+    assert!(
+        seed_html.contains(r##"<a href="#" rel="noopener noreferrer">comes as no surprise</a>"##)
+    );
+    server.shutdown().await.expect("a clean shutdown");
+    backend.cleanup().await;
+}
+
+async fn search_review_queue_and_dashboard_reflect_the_newsroom(backend: Backend) {
+    let server = start(&backend).await;
+    let staff = Newsroom::hire(&server).await;
+
+    // Search: accent-insensitive, ranked, combined with filters.
+    let seed = staff.editor.create(seed_article()).await;
+    let mut other = short_article("Vučić visits Brussels");
+    other["category"] = json!("Politics");
+    let brussels = staff.editor.create(other).await;
+    staff.editor.create(short_article("Weather warning")).await;
+    let search = |text: &'static str, category: Option<&'static str>| {
+        let viewer = staff.viewer.clone();
+        async move {
+            let data = viewer
+                .ok(
+                    "query($f: ArticleFilterInput) { articles(filter: $f, orderBy: RELEVANCE) \
+                     { edges { node { id } } } }",
+                    json!({ "f": { "text": text, "category": category } }),
+                )
+                .await;
+            data["articles"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // (Ranking is asserted by the storage suite; here the hits.)
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let both = sorted(vec![brussels.clone(), seed.clone()]);
+    assert_eq!(sorted(search("vucic", None).await), both);
+    assert_eq!(sorted(search("VUČIĆ", None).await), both);
+    assert_eq!(search("strpac", None).await, [seed.as_str()]);
+    assert_eq!(search("vucic", Some("Politics")).await, [brussels.as_str()]);
+    assert!(search("nothing like this", None).await.is_empty());
+
+    // The review queue: rob's assignments first, then unassigned, oldest submission first.
+    let first = staff.editor.create(short_article("Queue one")).await;
+    let second = staff.editor.create(short_article("Queue two")).await;
+    staff.editor.mutate("submitForReview", &first, 1, "").await;
+    let rob = staff.reviewer.user().id.clone();
+    staff
+        .editor
+        .mutate(
+            "assignReviewer",
+            &second,
+            1,
+            &format!(", reviewerId: \"{rob}\""),
+        )
+        .await;
+    staff.editor.mutate("submitForReview", &second, 2, "").await;
+    let queue = staff
+        .reviewer
+        .ok("{ reviewQueue { id status } }", json!({}))
+        .await;
+    let ids: Vec<&str> = queue["reviewQueue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [second.as_str(), first.as_str()]);
+    // Another reviewer's queue, as a viewer sees it: only the unassigned one.
+    let other_queue = staff
+        .viewer
+        .ok(
+            "query($r: ID) { reviewQueue(reviewer: $r) { id } }",
+            json!({ "r": staff.admin.user().id }),
+        )
+        .await;
+    assert_eq!(other_queue["reviewQueue"], json!([{ "id": first }]));
+
+    // Decisions: rob sends `first` back, approves `second`; penny publishes `second`.
+    staff
+        .reviewer
+        .mutate("requestChanges", &first, 2, ", reason: \"Needs a source\"")
+        .await;
+    staff
+        .reviewer
+        .mutate("approveRevision", &second, 3, ", revision: 1")
+        .await;
+    staff
+        .publisher
+        .mutate("publishArticle", &second, 4, "")
+        .await;
+
+    // A scheduled publication that an embargo set afterwards blocks: the scheduler leaves it
+    // overdue with the reason.
+    let blocked = approved_article(&staff.editor, &staff.reviewer, "Blocked story").await;
+    staff
+        .publisher
+        .mutate(
+            "publishArticle",
+            &blocked,
+            3,
+            &format!(", publishAt: \"{}\"", chrono_now_plus(2)),
+        )
+        .await;
+    staff
+        .editor
+        .mutate(
+            "setEmbargo",
+            &blocked,
+            4,
+            &format!(", until: \"{}\"", chrono_now_plus(3600)),
+        )
+        .await;
+
+    const DASHBOARD: &str = "{ dashboard { from to statusCounts { status count } \
+        publishedPerDay { day count } timeToFirstPublish { count p50Seconds p90Seconds } \
+        reviewTurnaround { count p50Seconds p90Seconds } bounceBacks { changesRequested articles } \
+        reviewers { reviewerId reviewer { name } approvals changesRequested medianTurnaroundSeconds } \
+        overdue { articleId headline scheduledFor blockedReason article { status } } } }";
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let dash = loop {
+        let data = staff.viewer.ok(DASHBOARD, json!({})).await;
+        let dash = data["dashboard"].clone();
+        if dash["overdue"][0]["blockedReason"].is_string() {
+            break dash;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scheduler never marked the blocked publication: {dash}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let count = |status: &str| {
+        dash["statusCounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["status"] == status)
+            .map(|c| c["count"].as_u64().unwrap())
+    };
+    assert_eq!(count("DRAFT"), Some(3), "{dash}");
+    assert_eq!(count("CHANGES_REQUESTED"), Some(1));
+    assert_eq!(count("PUBLISHED"), Some(1));
+    assert_eq!(count("SCHEDULED"), Some(1));
+    assert_eq!(count("ARCHIVED"), Some(0));
+    let per_day = dash["publishedPerDay"].as_array().unwrap();
+    assert!(per_day.len() >= 30, "every day of the default window");
+    assert_eq!(
+        per_day
+            .iter()
+            .map(|d| d["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        1
+    );
+    assert_eq!(dash["timeToFirstPublish"]["count"], 1);
+    assert!(dash["timeToFirstPublish"]["p50Seconds"].as_f64().unwrap() >= 0.0);
+    // first (sent back), second and blocked (approved).
+    assert_eq!(dash["reviewTurnaround"]["count"], 3);
+    assert_eq!(
+        dash["bounceBacks"],
+        json!([{ "changesRequested": 0, "articles": 2 }, { "changesRequested": 1, "articles": 1 }])
+    );
+    let reviewers = dash["reviewers"].as_array().unwrap();
+    assert_eq!(reviewers.len(), 1);
+    assert_eq!(reviewers[0]["reviewer"]["name"], "rob");
+    assert_eq!(reviewers[0]["approvals"], 2);
+    assert_eq!(reviewers[0]["changesRequested"], 1);
+    assert!(reviewers[0]["medianTurnaroundSeconds"].as_f64().unwrap() >= 0.0);
+    let overdue = dash["overdue"].as_array().unwrap();
+    assert_eq!(overdue.len(), 1);
+    assert_eq!(overdue[0]["articleId"], blocked.as_str());
+    assert_eq!(overdue[0]["headline"], "Blocked story");
+    assert_eq!(overdue[0]["article"]["status"], "SCHEDULED");
+    assert!(
+        overdue[0]["blockedReason"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("embargo"),
+        "{dash}"
+    );
+    // The article itself still says SCHEDULED: the scheduler did not skip it silently.
+    wait_for_article(&staff.viewer, &blocked, |a| a["status"] == "SCHEDULED").await;
+
+    // One category, and a window that is refused.
+    let politics = staff
+        .viewer
+        .ok(
+            "{ dashboard(category: \"Politics\") { statusCounts { count } overdue { articleId } } }",
+            json!({}),
+        )
+        .await;
+    let total: u64 = politics["dashboard"]["statusCounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 1);
+    assert_eq!(politics["dashboard"]["overdue"], json!([]));
+    staff
+        .viewer
+        .fails(
+            "{ dashboard(from: \"2026-01-01T00:00:00Z\", to: \"2024-01-01T00:00:00Z\") { from } }",
+            json!({}),
+            "VALIDATION_FAILED",
+        )
+        .await;
+
+    // Nobody anonymous reads any of it.
+    let anonymous = Client::new(&server, None);
+    for query in [
+        "{ dashboard { from } }",
+        "{ reviewQueue { id } }",
+        "{ articles(filter: { text: \"vucic\" }) { edges { node { id } } } }",
+    ] {
+        let reply = anonymous.post(query, json!({})).await;
+        assert_eq!(
+            reply.code(),
+            Some("UNAUTHENTICATED"),
+            "{query}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body["data"].is_null() || reply.body.get("data").is_none(),
+            "{}",
+            reply.body
+        );
+    }
+    server.shutdown().await.expect("a clean shutdown");
+    backend.cleanup().await;
+}
