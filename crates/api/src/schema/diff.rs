@@ -150,7 +150,10 @@ pub fn diff_revisions(
     let unified = if old.body == new.body {
         String::new()
     } else {
-        TextDiff::from_lines(&old.body, &new.body)
+        // Bodies are stored trimmed; ending both with a newline keeps "\ No newline at end of
+        // file" markers out of the text form.
+        let (old_body, new_body) = (format!("{}\n", old.body), format!("{}\n", new.body));
+        TextDiff::from_lines(&old_body, &new_body)
             .unified_diff()
             .context_radius(LINE_CONTEXT)
             .header(old_name, new_name)
@@ -284,6 +287,7 @@ mod tests {
             .iter()
             .any(|s| s.kind == ChangeKind::Insert && s.text == "firmly rejected"));
         assert!(d.unified.starts_with("--- revision 1\n+++ revision 2\n"));
+        assert!(!d.unified.contains("No newline"), "{}", d.unified);
         assert!(d
             .unified
             .contains("-The NATO-led force rebuffed the request."));
