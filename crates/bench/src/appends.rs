@@ -378,3 +378,99 @@ mod tests {
         assert_eq!(parse_tps("nothing"), None);
     }
 }
+
+/// Where galley's PostgreSQL connections spend an append run, from `pg_stat_activity` sampled
+/// every 5 ms, and the rows each mutation writes, from `pg_stat_database`.
+#[derive(Debug)]
+pub struct PgProfile {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<anyhow::Result<Vec<(String, f64)>>>,
+    pool: sqlx::PgPool,
+    before: [i64; 4],
+}
+
+/// `pg_stat_database` counters: commits, rows inserted, updated, deleted.
+async fn db_counters(pool: &sqlx::PgPool) -> anyhow::Result<[i64; 4]> {
+    let (c, i, u, d): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted FROM pg_stat_database \
+         WHERE datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok([c, i, u, d])
+}
+
+impl PgProfile {
+    /// Starts sampling galley's connections to the database of `pool` (the harness's own
+    /// connections are idle meanwhile, and idle connections are not counted).
+    pub async fn start(pool: &sqlx::PgPool) -> anyhow::Result<PgProfile> {
+        // Statistics are sent at transaction end and read from a snapshot; take a fresh one.
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(pool)
+            .await?;
+        let before = db_counters(pool).await?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let p = pool.clone();
+        let task = tokio::spawn(async move {
+            let mut totals: std::collections::BTreeMap<String, f64> = Default::default();
+            let mut samples = 0u32;
+            while !flag.load(Ordering::Relaxed) {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT CASE \
+                       WHEN state = 'idle in transaction' THEN 'in a transaction, waiting for galley' \
+                       WHEN wait_event_type = 'Lock' THEN 'waiting for a lock (' || wait_event || ')' \
+                       WHEN wait_event_type IS NULL THEN 'executing (on CPU)' \
+                       ELSE 'waiting: ' || wait_event_type || '/' || wait_event END, count(*) \
+                     FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid() AND state <> 'idle' \
+                     AND backend_type = 'client backend' GROUP BY 1",
+                )
+                .fetch_all(&p)
+                .await?;
+                for (what, n) in rows {
+                    *totals.entry(what).or_default() += n as f64;
+                }
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let samples = f64::from(samples.max(1));
+            let mut out: Vec<(String, f64)> =
+                totals.into_iter().map(|(k, v)| (k, v / samples)).collect();
+            out.sort_by(|a, b| b.1.total_cmp(&a.1));
+            Ok(out)
+        });
+        Ok(PgProfile {
+            stop,
+            task,
+            pool: pool.clone(),
+            before,
+        })
+    }
+
+    /// Stops sampling and describes the run of `mutations` mutations in one line.
+    pub async fn finish(self, mutations: usize) -> anyhow::Result<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        let states = self.task.await??;
+        // Give the statistics collector a moment to receive the last transactions' counts.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(&self.pool)
+            .await?;
+        let after = db_counters(&self.pool).await?;
+        let per = |i: usize| (after[i] - self.before[i]) as f64 / mutations.max(1) as f64;
+        let states = states
+            .iter()
+            .map(|(what, n)| format!("{what} {n:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(format!(
+            "galley's busy connections on average: {states}; per mutation: {:.1} commits, \
+             {:.1} rows inserted, {:.1} updated, {:.1} deleted",
+            per(0),
+            per(1),
+            per(2),
+            per(3)
+        ))
+    }
+}

@@ -172,12 +172,13 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         BackendChoice::Both => vec![Backend::Sqlite, Backend::Postgres],
     };
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     let mut ratios = Vec::new();
     let mut failed = false;
     for backend in backends {
         let name = backend.name();
         eprintln!("bench: {name}: {mode_name} run");
-        let outcome = AssertUnwindSafe(bench_backend(&plan, &bin, backend, &mut rows))
+        let outcome = AssertUnwindSafe(bench_backend(&plan, &bin, backend, &mut rows, &mut notes))
             .catch_unwind()
             .await;
         match outcome {
@@ -203,6 +204,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     println!();
     for (name, ratio) in &ratios {
         println!("append ratio vs raw INSERT at 32 clients: {ratio:.2} ({name})");
+    }
+    for note in &notes {
+        println!("{note}");
     }
     if matches!(cli.mode, Mode::Smoke) && !failed {
         check_every_stage_ran(&rows, &ratios)?;
@@ -233,9 +237,10 @@ async fn bench_backend(
     bin: &Path,
     backend: Backend,
     rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
 ) -> anyhow::Result<f64> {
     let db = BenchDb::create(backend).await?;
-    let result = AssertUnwindSafe(live_stages(plan, bin, &db, rows))
+    let result = AssertUnwindSafe(live_stages(plan, bin, &db, rows, notes))
         .catch_unwind()
         .await;
     // The server guard has dropped by now (it lives inside `live_stages`), so the database can
@@ -256,6 +261,7 @@ async fn live_stages(
     bin: &Path,
     db: &BenchDb,
     rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
 ) -> anyhow::Result<f64> {
     let name = db.backend.name();
     let galley = Galley {
@@ -291,10 +297,22 @@ async fn live_stages(
             warmup: plan.warmup,
             measure: Duration::from_secs(plan.append_secs),
         };
+        let profile = match &raw {
+            db::Raw::Pg(pool) if c == max_clients => Some(appends::PgProfile::start(pool).await?),
+            _ => None,
+        };
+        let before: u64 = articles[..c].iter().map(|a| a.version).sum();
         let (measured, back) = appends::revise_drafts(&client, articles[..c].to_vec(), window)
             .await
             .with_context(|| format!("reviseDraft at {c} clients"))?;
+        let issued = back.iter().map(|a| a.version).sum::<u64>() - before;
         articles.splice(..c, back);
+        if let Some(profile) = profile {
+            let line = profile.finish(issued as usize).await?;
+            notes.push(format!(
+                "profile ({name}, reviseDraft at {c} clients): {line}"
+            ));
+        }
         let base = inserts
             .run(c, plan.append_secs)
             .await
