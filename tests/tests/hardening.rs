@@ -285,6 +285,15 @@ async fn expensive_documents_are_refused_before_they_run(backend: Backend) {
         )
         .await;
     assert_rejected(&reply, 400, "complex query");
+    // Huge `first` values nested three deep must not overflow the complexity arithmetic (a
+    // panic would drop the connection without an answer): they are refused like any other.
+    let reply = client
+        .post(
+            "{ articles(first: 2147483647) { nodes { history(first: 2147483647) { nodes { article { history(first: 2147483647) { nodes { type } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_rejected(&reply, 400, "complexity overflow");
     // Too many directives on one field.
     let directives = "@include(if: true) ".repeat(11);
     let reply = client
