@@ -401,6 +401,17 @@ async fn every_graphql_transport_ws_close_code_is_honoured(backend: Backend) {
         assert_eq!(ws.close_code().await, 4403, "{payload}");
     }
 
+    // 4403 too: a token revoked after the connection was acknowledged starts nothing more.
+    let leaver = galley_tests::add_user(&server, "leaver", &[galley_domain::Role::Viewer]).await;
+    let mut ws = Ws::init(&server, &leaver.token).await;
+    server
+        .store()
+        .revoke_tokens("leaver", chrono::Utc::now())
+        .await
+        .unwrap();
+    ws.subscribe("1", feed, json!({})).await;
+    assert_eq!(ws.close_code().await, 4403, "revoked after init");
+
     // 4408: no connection_init within the (test-configured, half-second) timeout.
     let mut ws = Ws::connect(&server).await;
     assert_eq!(ws.close_code().await, 4408);

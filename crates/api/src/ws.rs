@@ -71,6 +71,9 @@ struct Connection {
     init_received: bool,
     /// Set once the token was accepted and connection_ack sent.
     principal: Option<Principal>,
+    /// The token from connection_init, checked again for every operation so that a token
+    /// revoked (or a user's roles changed) after the connection opened takes effect.
+    token: Option<String>,
     /// Running operations by client id, with a generation so a late message from an
     /// operation the client completed is not mistaken for one that reused its id.
     operations: HashMap<String, (u64, tokio::task::AbortHandle)>,
@@ -87,6 +90,7 @@ impl Connection {
             request_id,
             init_received: false,
             principal: None,
+            token: None,
             operations: HashMap::new(),
             generation: 0,
             _open: open,
@@ -200,6 +204,7 @@ impl Connection {
                 match auth::authenticate(self.state.store(), token.as_deref()).await {
                     Ok(principal) => {
                         self.principal = Some(principal);
+                        self.token = token;
                         Ok(Some(json!({"type": "connection_ack"})))
                     }
                     Err(e) if e.code() == ErrorCode::Unauthenticated => {
@@ -223,12 +228,21 @@ impl Connection {
                     .ok_or_else(|| invalid("subscribe needs a payload"))?;
                 let request: async_graphql::Request = serde_json::from_value(payload)
                     .map_err(|_| invalid("the payload is not a GraphQL request"))?;
-                let Some(principal) = self.principal.clone() else {
+                if self.principal.is_none() {
                     return Err(Close(4401, "Unauthorized".into()));
-                };
+                }
                 if self.operations.contains_key(&id) {
                     return Err(Close(4409, format!("Subscriber for {id} already exists")));
                 }
+                let principal =
+                    match auth::authenticate(self.state.store(), self.token.as_deref()).await {
+                        Ok(principal) => principal,
+                        Err(e) if e.code() == ErrorCode::Unauthenticated => {
+                            return Err(Close(4403, "Forbidden".into()));
+                        }
+                        Err(_) => return Err(Close(1011, "internal server error".into())),
+                    };
+                self.principal = Some(principal.clone());
                 self.start(id, request, principal, tx);
                 Ok(None)
             }

@@ -49,7 +49,9 @@ impl Query {
     }
 
     /// Articles, filtered and ordered, a page at a time (`first` is capped).
-    #[graphql(complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)")]
+    #[graphql(
+        complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)"
+    )]
     async fn articles(
         &self,
         ctx: &Context<'_>,
@@ -95,7 +97,9 @@ impl Query {
 
     /// The global event log in position order. The cursor is the event's position; pass the
     /// last one seen as `after` to continue (or to the `events` subscription).
-    #[graphql(complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)")]
+    #[graphql(
+        complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)"
+    )]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -128,7 +132,9 @@ impl Query {
 
     /// Articles in review for a reviewer (the caller unless `reviewer` is given): those
     /// assigned to them first, then those assigned to no one, oldest submission first.
-    #[graphql(complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)")]
+    #[graphql(
+        complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)"
+    )]
     async fn review_queue(
         &self,
         ctx: &Context<'_>,
