@@ -52,7 +52,7 @@ pub fn postgres_admin_url() -> String {
 impl BenchDb {
     /// Creates a scratch folder and, for PostgreSQL, a database `galley_bench_<uuid>`.
     pub async fn create(backend: Backend) -> anyhow::Result<BenchDb> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = uuid::Uuid::now_v7().simple().to_string();
         let dir = std::env::temp_dir().join(format!("galley-bench-{}-{id}", backend.name()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;

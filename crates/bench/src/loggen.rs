@@ -73,8 +73,8 @@ impl LogGen {
             rng: Rng::new(seed),
             position: head,
             clock: Utc::now() - ChronoDuration::days(30),
-            editor: UserId::from_uuid(Uuid::new_v4()),
-            reviewer: UserId::from_uuid(Uuid::new_v4()),
+            editor: UserId::from_uuid(Uuid::now_v7()),
+            reviewer: UserId::from_uuid(Uuid::now_v7()),
             next_number: 0,
             open: Vec::new(),
             big: Stream {
