@@ -4,11 +4,11 @@
 //! Callers queue their command with a oneshot for the reply. The writer takes the first queued
 //! command, drains whatever else is already waiting (up to `max_batch`, without lingering),
 //! and runs them through [`Store::execute_batch`]: one transaction, each command checked
-//! against its own expected version in its own savepoint, one commit. Every caller is answered
-//! only after that commit; if the batch fails before or at commit, every caller gets an error
-//! and nothing of the batch is visible. Commands in one batch run in queue order, and each one
-//! reads the log inside the transaction, so a later command on the same article decides
-//! against the state the earlier ones left.
+//! against its own expected version, the accepted ones written set-based, one commit (see
+//! [`crate::batch`]). Every caller is answered only after that commit; if the batch fails
+//! before or at commit, every caller gets an error and nothing of the batch is visible.
+//! Commands in one batch are decided in queue order, so a later command on the same article
+//! decides against the state the earlier ones left.
 //!
 //! The writer holds a pool connection only while a batch runs, and holds the store only
 //! weakly: dropping the last [`Store`] clone closes the queue and the task ends.
@@ -59,8 +59,14 @@ pub(crate) struct Writer {
     /// Append transactions committed by this store (grouped or not), so tests can tell that
     /// concurrent commands were grouped without measuring time.
     pub(crate) commits: AtomicU64,
-    /// Recently written articles as committed, so an append reads only its stream's tail.
+    /// Recently written articles as committed, so an append reads only its stream's tail, or
+    /// nothing at all when no other process appended since.
     pub(crate) aggregates: Aggregates,
+    /// Held by [`Store::execute_batch`] for a whole batch, from before its transaction begins
+    /// until the aggregates are updated after its commit, so that batches of one store (the
+    /// writer task's, or concurrent callers' with grouping off) update [`Aggregates`] in
+    /// commit order. They are serialised by the log lock anyway.
+    pub(crate) batch_lock: tokio::sync::Mutex<()>,
 }
 
 /// How many articles [`Aggregates`] keeps.
@@ -69,25 +75,68 @@ const AGGREGATE_CACHE: usize = 1024;
 /// Articles as of a committed version, filled only after a commit: committed events never
 /// change, so such an article plus the events after its version is always the whole stream
 /// folded, whatever other processes appended since. A miss costs a full replay, nothing more.
+///
+/// It also knows when the tail is certainly empty: `last_head` is the head this store's last
+/// batch committed, and every position in `(clean_since, last_head]` was appended by this
+/// store. A batch that finds the head still at `last_head` knows that nobody else appended
+/// since, so an entry committed at or after `clean_since` is the article as it is now: no read
+/// at all. A batch that finds another head reads the tails and moves `clean_since` to that
+/// head when it commits.
 #[derive(Debug, Default)]
-pub(crate) struct Aggregates(Mutex<HashMap<ArticleId, Article>>);
+pub(crate) struct Aggregates(Mutex<Cache>);
+
+#[derive(Debug, Default)]
+struct Cache {
+    articles: HashMap<ArticleId, (Article, u64)>,
+    last_head: Option<u64>,
+    clean_since: u64,
+}
+
+/// An article the cache has, and whether it is certainly current.
+pub(crate) struct Cached {
+    pub(crate) article: Article,
+    pub(crate) current: bool,
+}
 
 impl Aggregates {
-    pub(crate) fn get(&self, id: ArticleId) -> Option<Article> {
-        lock(&self.0).get(&id).cloned()
+    /// Takes the article out (the batch that takes it puts it back when it commits; a batch
+    /// that fails leaves a miss, which costs a replay), and says whether it is current at
+    /// `head`, the head the batch read under the log lock. Taking rather than cloning spares
+    /// copying every revision of a long article for each batch.
+    pub(crate) fn take(&self, id: ArticleId, head: u64) -> Option<Cached> {
+        let mut cache = lock(&self.0);
+        let clean = cache.last_head == Some(head);
+        let clean_since = cache.clean_since;
+        cache.articles.remove(&id).map(|(article, as_of)| Cached {
+            article,
+            current: clean && as_of >= clean_since,
+        })
     }
 
-    /// Keeps the articles a batch left, once that batch has committed.
-    pub(crate) fn put(&self, committed: HashMap<ArticleId, Article>) {
+    /// Keeps the articles a batch that began at head `began` left, once it has committed at
+    /// head `committed` (or rolled back, having written nothing: `committed == began`); they
+    /// are current as of that head (the batch held the log lock from reading their tails to
+    /// its end).
+    pub(crate) fn put(
+        &self,
+        began: u64,
+        committed: u64,
+        articles: impl IntoIterator<Item = (ArticleId, Article)>,
+    ) {
         let mut cache = lock(&self.0);
-        for (id, article) in committed {
-            if cache.len() >= AGGREGATE_CACHE && !cache.contains_key(&id) {
+        if cache.last_head != Some(began) {
+            // Someone else appended up to `began`: only entries from now on are clean.
+            cache.clean_since = began;
+        }
+        cache.last_head = Some(committed);
+        for (id, article) in articles {
+            if cache.articles.len() >= AGGREGATE_CACHE && !cache.articles.contains_key(&id) {
                 // Any entry will do: a miss only costs a replay.
-                if let Some(evict) = cache.keys().next().copied() {
-                    cache.remove(&evict);
+                if let Some(evict) = cache.articles.keys().next().copied() {
+                    cache.articles.remove(&evict);
                 }
             }
-            cache.insert(id, article);
+            cache.articles.insert(id, (article, committed));
         }
     }
 }
@@ -111,6 +160,7 @@ impl Writer {
             task: Mutex::new(None),
             commits: AtomicU64::new(0),
             aggregates: Aggregates::default(),
+            batch_lock: tokio::sync::Mutex::new(()),
         }
     }
 

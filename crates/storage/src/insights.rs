@@ -4,7 +4,7 @@
 //! Nothing here scans the log. Time travel replays one article's stream (read through the
 //! `(article_id, version)` index) up to a version; the queue and the dashboard read
 //! projections that the append transaction keeps up to date: `article_reviewers`,
-//! `review_cycles` and `publications`, written by [`write_event_rows`] from single events on
+//! `review_cycles` and `publications`, written by [`crate::rows::Rows`] from single events on
 //! the live path and on rebuild alike, and the `articles` row.
 //!
 //! Percentiles use the nearest-rank method, computed in Rust over the durations the database
@@ -14,11 +14,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use galley_domain::{
-    Article, ArticleId, Event, EventData, PublishTrigger, Status, UserId, Version,
-};
+use galley_domain::{Article, ArticleId, Status, UserId, Version};
 
-use crate::db::{args, to_u64, Arg, Exec, Tx};
+use crate::db::{args, to_u64, Arg, Tx};
 use crate::error::StoreError;
 use crate::model::{ArticleRecord, StoredEvent};
 use crate::read::{self, decode_article, ARTICLE_COLUMNS};
@@ -40,67 +38,6 @@ pub enum AsOf {
     Version(Version),
     /// Right after the last event recorded at or before this time.
     Time(DateTime<Utc>),
-}
-
-/// Writes the rows single events add to the review-queue and dashboard projections.
-pub(crate) async fn write_event_rows(
-    mut exec: Exec<'_>,
-    stored: &StoredEvent,
-    event: &Event,
-) -> Result<(), StoreError> {
-    let id = stored.article_id.as_uuid();
-    let outcome = match &event.data {
-        EventData::ReviewerAssigned { reviewer } => {
-            exec.execute(
-                "INSERT INTO article_reviewers (article_id, user_id) VALUES ($1, $2) \
-                 ON CONFLICT (article_id, user_id) DO NOTHING",
-                &args![id, reviewer.as_uuid()],
-            )
-            .await?;
-            return Ok(());
-        }
-        EventData::SubmittedForReview { revision } => {
-            exec.execute(
-                "INSERT INTO review_cycles (article_id, submitted_version, revision, \
-                 submitted_at, submitted_by) VALUES ($1, $2, $3, $4, $5)",
-                &args![
-                    id,
-                    stored.version.0,
-                    i64::from(revision.0),
-                    event.at,
-                    event.actor.as_uuid()
-                ],
-            )
-            .await?;
-            return Ok(());
-        }
-        EventData::ArticlePublished {
-            revision, trigger, ..
-        } => {
-            let via = match trigger {
-                PublishTrigger::Now => "NOW",
-                PublishTrigger::Schedule => "SCHEDULE",
-            };
-            exec.execute(
-                "INSERT INTO publications (article_id, version, revision, published_at, \
-                 published_via) VALUES ($1, $2, $3, $4, $5)",
-                &args![id, stored.version.0, i64::from(revision.0), event.at, via],
-            )
-            .await?;
-            return Ok(());
-        }
-        EventData::RevisionApproved { .. } => "APPROVED",
-        EventData::ChangesRequested { .. } => "CHANGES_REQUESTED",
-        EventData::SubmissionWithdrawn { .. } | EventData::ArticleArchived {} => "WITHDRAWN",
-        _ => return Ok(()),
-    };
-    exec.execute(
-        "UPDATE review_cycles SET outcome = $1, decided_at = $2, decided_by = $3 \
-         WHERE article_id = $4 AND outcome IS NULL",
-        &args![outcome, event.at, event.actor.as_uuid(), id],
-    )
-    .await?;
-    Ok(())
 }
 
 /// Every row of this module's tables, keyed by (table, key), for verify.
@@ -175,7 +112,7 @@ pub(crate) async fn dump(
 
 /// The `articles` row the live path would have written for this state (without the
 /// scheduler's note, which is not derived from the log).
-fn record(article: &Article) -> Option<ArticleRecord> {
+pub(crate) fn record(article: &Article) -> Option<ArticleRecord> {
     Some(ArticleRecord {
         id: article.id?,
         version: article.version,

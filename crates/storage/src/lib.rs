@@ -12,6 +12,7 @@
 //! always re-read the log. See ARCHITECTURE-storage.md beside this crate.
 
 mod append;
+mod batch;
 mod db;
 mod error;
 mod feed;
@@ -20,6 +21,7 @@ mod insights;
 mod model;
 mod project;
 mod read;
+mod rows;
 mod search;
 mod store;
 pub mod testing;

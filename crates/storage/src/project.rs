@@ -1,23 +1,22 @@
 //! Projections: the tables the API reads, written from events.
 //!
-//! The live path and `rebuild` share every function here, so a rebuild writes exactly what the
-//! live path wrote. The `articles` row (with its `slugs`, `article_tags` and `article_authors`
+//! The live path and `rebuild` write through the same set-based writer ([`crate::rows`]), so a
+//! rebuild writes exactly what the live path wrote. The `articles` row (with its `slugs`, `article_tags` and `article_authors`
 //! rows) is a function of the aggregate state that [`galley_domain::evolve`] folds from the
 //! events; `article_revisions` and `review_comments` rows are functions of single events.
 
 use std::collections::{BTreeMap, HashMap};
 
-use galley_domain::{
-    evolve, Article, ArticleContent, ArticleId, Event, EventData, Language, UserId,
-};
+use galley_domain::{evolve, Article, ArticleContent, ArticleId, Language, UserId};
 
-use crate::db::{args, to_u64, Exec, Tx};
+use crate::db::{to_u64, Tx};
 use crate::error::StoreError;
 use crate::model::StoredEvent;
 use crate::read::{
     self, decode_article, decode_comment, decode_revision, ARTICLE_COLUMNS, COMMENT_COLUMNS,
-    EVENT_COLUMNS, REVISION_COLUMNS,
+    REVISION_COLUMNS,
 };
+use crate::rows::{changes_content, keeps_note, Before, Rows};
 use crate::store::ProjectionDiff;
 
 /// Every projection table, in the order a rebuild clears them.
@@ -32,255 +31,6 @@ const PROJECTION_TABLES: [&str; 6] = [
 
 /// How many events a rebuild reads per page (and reports progress after).
 const REBUILD_PAGE: u32 = 2_000;
-
-/// Whether an event changes the article's current content (and so its slug and tags).
-pub(crate) fn changes_content(data: &EventData) -> bool {
-    matches!(
-        data,
-        EventData::ArticleCreated { .. }
-            | EventData::DraftRevised { .. }
-            | EventData::RevisionRestored { .. }
-    )
-}
-
-fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
-}
-
-fn content_args(c: &ArticleContent) -> [crate::db::Arg; 8] {
-    args![
-        c.headline.as_str(),
-        c.standfirst.as_str(),
-        c.body.as_str(),
-        c.slug.as_ref().map(|s| s.as_str()),
-        c.category.as_ref().map(|s| s.as_str()),
-        json(&c.tags),
-        json(&c.byline),
-        c.language.as_str(),
-    ]
-}
-
-/// Frees the slug an article holds, so that another article may take it within the same
-/// transaction (used by rebuild before it writes a page of articles).
-pub(crate) async fn release_slug(mut exec: Exec<'_>, id: ArticleId) -> Result<(), StoreError> {
-    exec.execute(
-        "DELETE FROM slugs WHERE article_id = $1",
-        &args![id.as_uuid()],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Checks that no other article holds the slug of `article`'s current revision.
-pub(crate) async fn check_slug(mut exec: Exec<'_>, article: &Article) -> Result<(), StoreError> {
-    let (Some(id), Some(slug)) = (article.id, article.content().and_then(|c| c.slug.as_ref()))
-    else {
-        return Ok(());
-    };
-    let holder = exec
-        .fetch_optional(
-            "SELECT article_id FROM slugs WHERE slug = $1",
-            &args![slug.as_str()],
-        )
-        .await?;
-    if let Some(row) = holder {
-        if row.get::<uuid::Uuid>("article_id")? != id.as_uuid() {
-            return Err(StoreError::SlugTaken {
-                slug: slug.as_str().to_owned(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Writes the `articles` row of `article`, and, when its content changed, its slug, tags and
-/// authors. Fails with `SlugTaken` when another article's current revision holds the slug.
-pub(crate) async fn write_article(
-    tx: &mut Tx,
-    article: &Article,
-    content_changed: bool,
-) -> Result<(), StoreError> {
-    let (Some(id), Some(content)) = (article.id, article.content()) else {
-        return Err(StoreError::Corrupt(
-            "an event stream does not start with ArticleCreated".to_owned(),
-        ));
-    };
-    let mut a = Vec::from(args![
-        id.as_uuid(),
-        article.version.0,
-        article.status.as_str(),
-        i64::from(article.revision().0),
-    ]);
-    a.extend(content_args(content));
-    a.extend(args![
-        article.live_revision.map(|r| i64::from(r.0)),
-        article.approval.as_ref().map(|x| i64::from(x.revision.0)),
-        article.embargo_until,
-        article.scheduled_for,
-        json(&article.authors),
-        json(&article.reviewers),
-        article.created_at,
-        article.first_submitted_at,
-        article.submitted_at,
-        article.first_published_at,
-        article.last_published_at,
-        article.updated_at,
-    ]);
-    tx.exec()
-        .execute(
-            "INSERT INTO articles (id, version, status, revision, headline, standfirst, body, \
-             slug, category, tags, byline, language, live_revision, approved_revision, \
-             embargo_until, scheduled_for, authors, reviewers, created_at, first_submitted_at, \
-             submitted_at, first_published_at, last_published_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24) \
-             ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
-             status = excluded.status, revision = excluded.revision, \
-             headline = excluded.headline, standfirst = excluded.standfirst, \
-             body = excluded.body, slug = excluded.slug, category = excluded.category, \
-             tags = excluded.tags, byline = excluded.byline, language = excluded.language, \
-             live_revision = excluded.live_revision, \
-             approved_revision = excluded.approved_revision, \
-             embargo_until = excluded.embargo_until, scheduled_for = excluded.scheduled_for, \
-             schedule_blocked_reason = CASE WHEN excluded.status = 'SCHEDULED' \
-                 THEN articles.schedule_blocked_reason ELSE NULL END, \
-             authors = excluded.authors, reviewers = excluded.reviewers, \
-             created_at = excluded.created_at, \
-             first_submitted_at = excluded.first_submitted_at, \
-             submitted_at = excluded.submitted_at, \
-             first_published_at = excluded.first_published_at, \
-             last_published_at = excluded.last_published_at, updated_at = excluded.updated_at",
-            &a,
-        )
-        .await?;
-    if !content_changed {
-        return Ok(());
-    }
-    check_slug(tx.exec(), article).await?;
-    crate::search::write(tx, id, content).await?;
-    let id_arg = id.as_uuid();
-    release_slug(tx.exec(), id).await?;
-    if let Some(slug) = &content.slug {
-        tx.exec()
-            .execute(
-                "INSERT INTO slugs (slug, article_id) VALUES ($1, $2)",
-                &args![slug.as_str(), id_arg],
-            )
-            .await?;
-    }
-    tx.exec()
-        .execute(
-            "DELETE FROM article_tags WHERE article_id = $1",
-            &args![id_arg],
-        )
-        .await?;
-    let mut keys: Vec<String> = content
-        .tags
-        .iter()
-        .map(|t| t.as_str().to_lowercase())
-        .collect();
-    keys.sort();
-    keys.dedup();
-    for key in keys {
-        tx.exec()
-            .execute(
-                "INSERT INTO article_tags (article_id, tag_key) VALUES ($1, $2)",
-                &args![id_arg, key],
-            )
-            .await?;
-    }
-    for author in &article.authors {
-        tx.exec()
-            .execute(
-                "INSERT INTO article_authors (article_id, user_id) VALUES ($1, $2) \
-                 ON CONFLICT (article_id, user_id) DO NOTHING",
-                &args![id_arg, author.as_uuid()],
-            )
-            .await?;
-    }
-    Ok(())
-}
-
-/// Writes the rows that single events add: revisions and review comments here, review
-/// cycles, publications and assigned reviewers in [`crate::insights`].
-pub(crate) async fn write_event_rows(
-    mut exec: Exec<'_>,
-    stored: &StoredEvent,
-    event: &Event,
-) -> Result<(), StoreError> {
-    crate::insights::write_event_rows(exec.reborrow(), stored, event).await?;
-    let id = stored.article_id.as_uuid();
-    let (revision, content, restored_from) = match &event.data {
-        EventData::ArticleCreated {
-            revision, content, ..
-        }
-        | EventData::DraftRevised { revision, content } => (revision, content, None),
-        EventData::RevisionRestored {
-            revision,
-            from,
-            content,
-        } => (revision, content, Some(i64::from(from.0))),
-        EventData::ReviewCommentAdded {
-            comment_id,
-            revision,
-            body,
-        } => {
-            exec.execute(
-                "INSERT INTO review_comments (id, article_id, revision, author, body, \
-                 created_at, position) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &args![
-                    comment_id.as_uuid(),
-                    id,
-                    i64::from(revision.0),
-                    event.actor.as_uuid(),
-                    body.as_str(),
-                    event.at,
-                    stored.position,
-                ],
-            )
-            .await?;
-            return Ok(());
-        }
-        _ => return Ok(()),
-    };
-    let mut a = Vec::from(args![id, i64::from(revision.0)]);
-    a.extend(content_args(content));
-    a.extend(args![event.actor.as_uuid(), event.at, restored_from]);
-    exec.execute(
-        "INSERT INTO article_revisions (article_id, revision, headline, standfirst, body, slug, \
-         category, tags, byline, language, author, created_at, restored_from) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        &a,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Inserts one event row, envelope as columns.
-pub(crate) async fn insert_event(mut exec: Exec<'_>, e: &StoredEvent) -> Result<(), StoreError> {
-    exec.execute(
-        &format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ),
-        &args![
-            e.position,
-            e.event_id,
-            e.article_id.as_uuid(),
-            e.version.0,
-            e.event_type.as_str(),
-            i64::from(e.schema_version),
-            e.payload.clone(),
-            e.actor.as_uuid(),
-            e.correlation_id,
-            e.causation_id,
-            e.request_id.clone(),
-            e.recorded_at,
-        ],
-    )
-    .await?;
-    Ok(())
-}
 
 /// A placeholder for revisions a rebuild no longer needs in memory: only the number of
 /// revisions and the current one matter to the projection.
@@ -298,27 +48,40 @@ fn forgotten_revision() -> ArticleContent {
 }
 
 /// Replays events into the projections, as the live path would have written them. Used by
-/// rebuild (over the whole log) and by import (over the imported events).
+/// rebuild (over the whole log) and by import (over the imported events), a page at a time:
+/// [`Projector::apply`] folds events in memory and gathers their rows, [`Projector::flush`]
+/// writes the page with the same set-based writer as the live path ([`Rows`]).
 #[derive(Debug, Default)]
 pub(crate) struct Projector {
     /// The state of every article seen so far, with old revisions' content dropped.
     articles: HashMap<ArticleId, Article>,
-    /// Articles touched since the last flush, and whether their content changed.
-    dirty: BTreeMap<ArticleId, bool>,
+    /// Articles touched since the last flush.
+    dirty: BTreeMap<ArticleId, Dirty>,
+    /// The rows of the events applied since the last flush.
+    rows: Rows,
+}
+
+/// What a page did to one article.
+#[derive(Debug, Clone)]
+struct Dirty {
+    /// The article before the page (its rows are in the tables).
+    before: Before,
+    /// Its content changed.
+    content: bool,
+    /// It was SCHEDULED after every event of the page (the scheduler's note stays).
+    keep_note: bool,
 }
 
 impl Projector {
-    /// Applies one event (already in the log) to the per-event tables and to the in-memory
-    /// state; the `articles` row is written by [`Projector::flush`].
+    /// Applies one event (already in the log, or in `Rows` for import) to the in-memory
+    /// state and gathers its rows; nothing is written before [`Projector::flush`].
     pub(crate) async fn apply(
         &mut self,
         tx: &mut Tx,
         stored: &StoredEvent,
     ) -> Result<(), StoreError> {
         let event = stored.event()?;
-        if let std::collections::hash_map::Entry::Vacant(slot) =
-            self.articles.entry(stored.article_id)
-        {
+        if stored.version.0 > 1 && !self.articles.contains_key(&stored.article_id) {
             // Import into a database that already holds part of this stream: start from it.
             let before = read::read_stream(
                 tx.exec(),
@@ -333,7 +96,8 @@ impl Projector {
             .filter(|e| e.position < stored.position)
             .map(|e| e.event())
             .collect::<Result<Vec<_>, _>>()?;
-            slot.insert(Article::replay(&before));
+            self.articles
+                .insert(stored.article_id, Article::replay(&before));
         }
         let slot = self.articles.entry(stored.article_id).or_default();
         if slot.version.next() != stored.version {
@@ -342,32 +106,40 @@ impl Projector {
                 stored.article_id, slot.version, stored.version
             )));
         }
+        let dirty = self
+            .dirty
+            .entry(stored.article_id)
+            .or_insert_with(|| Dirty {
+                before: Before::of(slot),
+                content: false,
+                keep_note: true,
+            });
         *slot = evolve(std::mem::take(slot), &event);
         let changed = changes_content(&event.data);
         if changed && slot.revisions.len() >= 2 {
             let i = slot.revisions.len() - 2;
             slot.revisions[i] = forgotten_revision();
         }
-        *self.dirty.entry(stored.article_id).or_insert(false) |= changed;
-        write_event_rows(tx.exec(), stored, &event).await
+        dirty.content |= changed;
+        dirty.keep_note &= keeps_note(slot.status);
+        self.rows.event_rows(stored, &event);
+        Ok(())
     }
 
-    /// Writes the `articles` rows of every article touched since the last flush.
+    /// Gathers an event to insert into the log with the page (import).
+    pub(crate) fn insert(&mut self, stored: &StoredEvent) {
+        self.rows.event(stored);
+    }
+
+    /// Writes the page: the events' rows and the `articles` rows of every article touched.
     pub(crate) async fn flush(&mut self, tx: &mut Tx) -> Result<(), StoreError> {
-        let dirty = std::mem::take(&mut self.dirty);
-        // Free the slugs first: within a page an article may have taken a slug that another
-        // article of the same page gave up.
-        for (id, changed) in &dirty {
-            if *changed {
-                release_slug(tx.exec(), *id).await?;
-            }
-        }
-        for (id, changed) in dirty {
+        let mut rows = std::mem::take(&mut self.rows);
+        for (id, dirty) in std::mem::take(&mut self.dirty) {
             if let Some(article) = self.articles.get(&id) {
-                write_article(tx, article, changed).await?;
+                rows.article(article, &dirty.before, dirty.content, dirty.keep_note)?;
             }
         }
-        Ok(())
+        rows.flush(tx).await
     }
 }
 

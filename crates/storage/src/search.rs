@@ -12,11 +12,11 @@
 //! backends, the hits do not.
 //!
 //! The index is a projection of each article's current revision, written by
-//! [`write`] whenever the content changes (live path and rebuild alike).
+//! [`parts`] whenever the content changes (live path and rebuild alike).
 
-use galley_domain::{ArticleContent, ArticleId};
+use galley_domain::ArticleContent;
 
-use crate::db::{args, Arg, Exec, Row, Tx};
+use crate::db::{Arg, Col, Exec, Part, Row, Tx};
 use crate::error::StoreError;
 
 /// At most this many words of a query are used.
@@ -66,53 +66,49 @@ fn folded_body(c: &ArticleContent) -> String {
     fold(&text)
 }
 
-/// Writes (or replaces) the search document of an article's current revision.
-pub(crate) async fn write(
-    tx: &mut Tx,
-    id: ArticleId,
-    content: &ArticleContent,
-) -> Result<(), StoreError> {
-    let headline = fold(&content.headline);
-    let body = folded_body(content);
-    if tx.is_pg() {
-        tx.exec()
-            .execute(
-                "INSERT INTO article_search (article_id, headline, body) VALUES ($1, $2, $3) \
+/// The folded (headline, standfirst + tags + body) of an article's current revision.
+pub(crate) fn document(content: &ArticleContent) -> (String, String) {
+    (fold(&content.headline), folded_body(content))
+}
+
+/// The statements that write (or replace) the search documents of a set of articles: rows of
+/// (article id, headline, body) from [`document`]. One upsert on PostgreSQL; three on SQLite,
+/// in this order, whose FTS5 rows are addressed by the `doc` number `article_search` gives
+/// each article.
+pub(crate) fn parts(pg: bool, rows: Vec<Vec<Arg>>) -> Vec<Part> {
+    const COLS: [Col; 3] = [("id", "uuid"), ("headline", "text"), ("body", "text")];
+    if pg {
+        return vec![Part::new(&COLS, rows, |u| {
+            format!(
+                "INSERT INTO article_search (article_id, headline, body) \
+                 SELECT id, headline, body FROM {u} WHERE true \
                  ON CONFLICT (article_id) DO UPDATE SET headline = excluded.headline, \
-                 body = excluded.body",
-                &args![id.as_uuid(), headline, body],
+                 body = excluded.body"
             )
-            .await?;
-        return Ok(());
+        })];
     }
-    tx.exec()
-        .execute(
-            "INSERT INTO article_search (article_id) VALUES ($1) \
-             ON CONFLICT (article_id) DO NOTHING",
-            &args![id.as_uuid()],
-        )
-        .await?;
-    let doc: i64 = tx
-        .exec()
-        .fetch_one(
-            "SELECT doc FROM article_search WHERE article_id = $1",
-            &args![id.as_uuid()],
-        )
-        .await?
-        .get("doc")?;
-    tx.exec()
-        .execute(
-            "DELETE FROM article_search_fts WHERE rowid = $1",
-            &args![doc],
-        )
-        .await?;
-    tx.exec()
-        .execute(
-            "INSERT INTO article_search_fts (rowid, headline, body) VALUES ($1, $2, $3)",
-            &args![doc, headline, body],
-        )
-        .await?;
-    Ok(())
+    let ids: Vec<Vec<Arg>> = rows.iter().map(|r| r[..1].to_vec()).collect();
+    vec![
+        Part::new(&COLS[..1], ids.clone(), |u| {
+            format!(
+                "INSERT INTO article_search (article_id) SELECT id FROM {u} WHERE true \
+                 ON CONFLICT (article_id) DO NOTHING"
+            )
+        }),
+        Part::new(&COLS[..1], ids, |u| {
+            format!(
+                "DELETE FROM article_search_fts WHERE rowid IN (SELECT s.doc FROM \
+                 article_search s WHERE s.article_id IN (SELECT id FROM {u}))"
+            )
+        }),
+        Part::new(&COLS, rows, |u| {
+            format!(
+                "INSERT INTO article_search_fts (rowid, headline, body) \
+                 SELECT s.doc, u.headline, u.body FROM {u} JOIN article_search s \
+                 ON s.article_id = u.id"
+            )
+        }),
+    ]
 }
 
 /// Empties the index (rebuild refills it).

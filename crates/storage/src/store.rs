@@ -22,6 +22,9 @@ use crate::model::{
 };
 use crate::{project, read};
 
+/// How many imported events are written per set-based flush.
+const IMPORT_PAGE: u64 = 2_000;
+
 /// Connection settings.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -490,9 +493,12 @@ impl Store {
             }
             // Read through the upcaster first: an event this build cannot read is refused.
             event.event()?;
-            project::insert_event(tx.exec(), event).await?;
+            projector.insert(event);
             projector.apply(&mut tx, event).await?;
             head = event.position;
+            if head % IMPORT_PAGE == 0 {
+                projector.flush(&mut tx).await?;
+            }
         }
         projector.flush(&mut tx).await?;
         tx.exec()

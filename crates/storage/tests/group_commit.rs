@@ -29,6 +29,7 @@ contract_tests!(
     one_idempotency_key_twice_in_a_batch_appends_once,
     close_answers_queued_commands_with_an_error,
     a_store_sees_appends_another_process_made_to_an_article_it_has_written,
+    one_batch_writes_what_its_commands_would_have_written_one_by_one,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -496,6 +497,137 @@ async fn a_store_sees_appends_another_process_made_to_an_article_it_has_written(
     assert_eq!(out.article.content.headline, "Shared 2");
     assert_eq!(out.events[0].position, 3);
     other.close().await;
+}
+
+/// A batch is decided in memory and written set-based, one statement per table: slugs given
+/// up and taken, review cycles opened and closed, and one article changed several times in
+/// one batch must come out as if each command had run on its own, and each outcome must
+/// report the article as its own command left it.
+async fn one_batch_writes_what_its_commands_would_have_written_one_by_one(db: &TestDb) {
+    let cast = Cast::default();
+    let a = create(&db.store, &cast, "Swap one").await;
+    let (b, c, d) = (new_id(), new_id(), new_id());
+    let pending = |command| PendingCommand {
+        command,
+        metadata: Metadata::default(),
+        idempotency_key: None,
+    };
+    let revise = |version, headline: &str| {
+        command(
+            a,
+            version,
+            &cast.editor,
+            Action::ReviseDraft {
+                content: draft(headline),
+            },
+        )
+    };
+    let results = db
+        .store
+        .execute_batch(vec![
+            // A gives up "swap-one", which B takes in the same batch.
+            pending(revise(1, "Swap two")),
+            pending(create_cmd(&cast, b, "Swap one")),
+            // A through a review cycle that opens and closes inside the batch, and another.
+            pending(command(a, 2, &cast.editor, Action::SubmitForReview)),
+            pending(command(
+                a,
+                3,
+                &cast.reviewer,
+                Action::RequestChanges {
+                    reason: "Sources".to_owned(),
+                },
+            )),
+            pending(revise(4, "Swap three")),
+            pending(command(a, 5, &cast.editor, Action::SubmitForReview)),
+            // "swap-two" was A's for a moment of this batch, and is free again.
+            pending(create_cmd(&cast, c, "Swap two")),
+            pending(create_cmd(&cast, d, "Swap three")),
+        ])
+        .await;
+    let ok = |i: usize| results[i].as_ref().unwrap();
+    let versions: Vec<u64> = (0..7).map(|i| ok(i).article.version.0).collect();
+    assert_eq!(versions, [2, 1, 3, 4, 5, 6, 1]);
+    assert_eq!(ok(0).article.content.headline, "Swap two");
+    assert_eq!(ok(0).article.status, Status::Draft);
+    assert_eq!(ok(2).article.status, Status::InReview);
+    assert_eq!(ok(3).article.status, Status::ChangesRequested);
+    assert_eq!(ok(5).article.status, Status::InReview);
+    assert_eq!(ok(5).article.revision, RevisionNumber(3));
+    assert_eq!(results[7].as_ref().unwrap_err().code(), Some("SLUG_TAKEN"));
+    let positions: Vec<u64> = (0..7).map(|i| ok(i).events[0].position).collect();
+    assert_eq!(positions, [2, 3, 4, 5, 6, 7, 8]);
+    for (slug, holder) in [("swap-one", b), ("swap-two", c), ("swap-three", a)] {
+        let found = db.store.article_by_slug(slug).await.unwrap().unwrap();
+        assert_eq!(found.id, holder, "{slug}");
+    }
+    assert_eq!(db.store.article(d).await.unwrap(), None);
+    // Every outcome is the row as its command left it; the last one of A is A's row now.
+    assert_eq!(db.store.article(a).await.unwrap().unwrap(), ok(5).article);
+    assert_eq!(db.store.revisions(a).await.unwrap().len(), 3);
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
+
+    // The scheduler's note stands while the article stays SCHEDULED: a replay reports it,
+    // a command that unschedules clears it.
+    run(
+        &db.store,
+        command(
+            a,
+            6,
+            &cast.reviewer,
+            Action::ApproveRevision {
+                revision: RevisionNumber(3),
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let schedule = command(
+        a,
+        7,
+        &cast.publisher,
+        Action::SchedulePublication {
+            publish_at: now() + chrono::Duration::days(1),
+            correction: None,
+        },
+    );
+    let key = Some("schedule-a".to_owned());
+    let scheduled = db
+        .store
+        .execute(schedule.clone(), Metadata::default(), key.clone())
+        .await
+        .unwrap();
+    assert_eq!(scheduled.article.status, Status::Scheduled);
+    db.store
+        .set_schedule_blocked(a, Some("The embargo holds"))
+        .await
+        .unwrap();
+    let replayed = db
+        .store
+        .execute(schedule, Metadata::default(), key)
+        .await
+        .unwrap();
+    assert!(replayed.replayed);
+    assert_eq!(
+        replayed.article.schedule_blocked_reason.as_deref(),
+        Some("The embargo holds")
+    );
+    assert_eq!(
+        replayed.article.scheduled_for,
+        scheduled.article.scheduled_for
+    );
+    let cancelled = run(
+        &db.store,
+        command(a, 8, &cast.publisher, Action::CancelSchedule),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cancelled.article.schedule_blocked_reason, None);
+    assert_eq!(
+        db.store.article(a).await.unwrap().unwrap(),
+        cancelled.article
+    );
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
