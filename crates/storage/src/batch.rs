@@ -22,8 +22,9 @@
 //!
 //! Then the head moves once, the before-commit hook runs, and the transaction commits once;
 //! if anything fails before or at the commit, no command of the batch is acknowledged. On
-//! PostgreSQL a batch of revisions costs seven round trips, however many commands it holds:
-//! `BEGIN`, the head under lock, the slugs' holders, two writes, the head, `COMMIT`.
+//! PostgreSQL a batch of revisions costs six round trips, however many commands it holds:
+//! `BEGIN`, the head under lock, the slugs' holders, two writes (the second also moves the
+//! head and calls `pg_notify`), `COMMIT`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -31,7 +32,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use galley_domain::{decide, evolve, Article, ArticleId, Event, SCHEMA_VERSION};
 use uuid::Uuid;
 
-use crate::append::{fingerprint, to_micros, PendingCommand, NOTIFY_CHANNEL};
+use crate::append::{fingerprint, to_micros, PendingCommand};
 use crate::db::{args, to_u64, Arg, Tx};
 use crate::error::StoreError;
 use crate::insights::record;
@@ -439,6 +440,7 @@ impl Store {
             rows.article(&slot.now, &before, slot.content_changed, slot.keep_note)?;
         }
         if !appended.is_empty() {
+            rows.head(head);
             rows.flush(&mut tx).await?;
         }
 
@@ -498,20 +500,6 @@ impl Store {
         #[cfg(debug_assertions)]
         check_answers(&mut tx, &results).await?;
 
-        if pg {
-            // Delivered to every listener at commit, never before; a doorbell only.
-            tx.exec()
-                .execute(
-                    "WITH moved AS (UPDATE log_head SET position = $1 RETURNING position) \
-                     SELECT pg_notify($2, CAST(position AS TEXT)) FROM moved",
-                    &args![head, NOTIFY_CHANNEL],
-                )
-                .await?;
-        } else {
-            tx.exec()
-                .execute("UPDATE log_head SET position = $1", &args![head])
-                .await?;
-        }
         if let Some(hook) = self.before_commit_hook() {
             if hook(appended).await == CommitDecision::Abort {
                 tx.rollback().await?;

@@ -213,6 +213,8 @@ pub(crate) struct Rows {
     /// Per article, the first decision of the set: it closes the cycles opened before the set.
     closes_earlier: BTreeMap<Uuid, Decision>,
     keys: Vec<Vec<Arg>>,
+    /// The new head of the log, when the set appends events.
+    head: Option<u64>,
 }
 
 impl Rows {
@@ -232,6 +234,12 @@ impl Rows {
             e.request_id.clone(),
             e.recorded_at,
         ]));
+    }
+
+    /// Moves the head of the log to `position` with the set's writes (and, on PostgreSQL,
+    /// notifies the listeners, at commit).
+    pub(crate) fn head(&mut self, position: u64) {
+        self.head = Some(position);
     }
 
     /// An idempotency key and the positions its command appended.
@@ -433,6 +441,7 @@ impl Rows {
             cycles,
             closes_earlier,
             keys,
+            head,
         } = self;
         let names = |cols: &[Col]| cols.iter().map(|c| c.0).collect::<Vec<_>>().join(", ");
         let insert = |table: &'static str, cols: &[Col], rows: Vec<Vec<Arg>>| {
@@ -592,7 +601,7 @@ impl Rows {
                 ])
             })
             .collect();
-        let second = vec![
+        let mut second = vec![
             insert("articles", &article_cols, new_articles),
             insert("slugs", &[("slug", "text"), ("article_id", "uuid")], slugs),
             insert(
@@ -602,6 +611,26 @@ impl Rows {
             ),
             insert("review_cycles", &CYCLE_COLS, cycles),
         ];
+        if let Some(head) = head {
+            second.push(Part::new(
+                &[("head", "bigint")],
+                vec![args![head].into()],
+                |u| format!("UPDATE log_head SET position = u.head FROM {u}"),
+            ));
+            if tx.is_pg() {
+                // Delivered to every listener at commit, never before; a doorbell only. A
+                // `WITH` query that only reads runs if the statement reads it: counting its
+                // rows does.
+                let row = args![crate::append::NOTIFY_CHANNEL, head.to_string()];
+                let mut notify = Part::new(
+                    &[("channel", "text"), ("payload", "text")],
+                    vec![row.into()],
+                    |u| format!("SELECT pg_notify(u.channel, u.payload) FROM {u}"),
+                );
+                notify.returning = true;
+                second.push(notify);
+            }
+        }
         tx.write_parts(second).await?;
         Ok(())
     }
