@@ -85,6 +85,18 @@ fn new_id(ctx: &Context<'_>, kind: &str, idempotency_key: Option<&str>) -> Uuid 
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
+/// Runs a command on an existing article named by a GraphQL id.
+async fn on_article(
+    ctx: &Context<'_>,
+    article_id: &ID,
+    expected_version: u64,
+    action: Action,
+    idempotency_key: Option<String>,
+) -> ApiResult<ArticlePayload> {
+    let id = self::article_id(article_id)?;
+    execute(ctx, id, Version(expected_version), action, idempotency_key).await
+}
+
 fn article_id(id: &ID) -> ApiResult<ArticleId> {
     parse_id("articleId", id)
 }
@@ -118,8 +130,7 @@ impl Mutation {
         let action = Action::ReviseDraft {
             content: content.into(),
         };
-        let id = self::article_id(&article_id)?;
-        Ok(execute(ctx, id, Version(expected_version), action, idempotency_key).await?)
+        Ok(on_article(ctx, &article_id, expected_version, action, idempotency_key).await?)
     }
 
     /// Submits the current revision for review (EDITOR).
@@ -130,11 +141,10 @@ impl Mutation {
         expected_version: u64,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::SubmitForReview,
             idempotency_key,
         )
@@ -149,11 +159,10 @@ impl Mutation {
         expected_version: u64,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::WithdrawSubmission,
             idempotency_key,
         )
@@ -169,12 +178,11 @@ impl Mutation {
         reviewer_id: ID,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
         let reviewer: UserId = parse_id("reviewerId", &reviewer_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::AssignReviewer { reviewer },
             idempotency_key,
         )
@@ -191,13 +199,12 @@ impl Mutation {
         body: String,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
         let action = Action::AddReviewComment {
             comment_id: CommentId::from_uuid(new_id(ctx, "comment", idempotency_key.as_deref())),
             revision: RevisionNumber(revision),
             body,
         };
-        Ok(execute(ctx, id, Version(expected_version), action, idempotency_key).await?)
+        Ok(on_article(ctx, &article_id, expected_version, action, idempotency_key).await?)
     }
 
     /// Sends the revision under review back, with a reason (REVIEWER).
@@ -209,11 +216,10 @@ impl Mutation {
         reason: String,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::RequestChanges { reason },
             idempotency_key,
         )
@@ -229,11 +235,10 @@ impl Mutation {
         revision: u32,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::ApproveRevision {
                 revision: RevisionNumber(revision),
             },
@@ -253,7 +258,6 @@ impl Mutation {
         correction: Option<String>,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
         let action = match publish_at {
             Some(publish_at) => Action::SchedulePublication {
                 publish_at,
@@ -261,7 +265,7 @@ impl Mutation {
             },
             None => Action::PublishNow { correction },
         };
-        Ok(execute(ctx, id, Version(expected_version), action, idempotency_key).await?)
+        Ok(on_article(ctx, &article_id, expected_version, action, idempotency_key).await?)
     }
 
     /// Calls off a scheduled publication (PUBLISHER).
@@ -272,11 +276,10 @@ impl Mutation {
         expected_version: u64,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::CancelSchedule,
             idempotency_key,
         )
@@ -292,11 +295,10 @@ impl Mutation {
         reason: String,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::UnpublishArticle { reason },
             idempotency_key,
         )
@@ -312,11 +314,10 @@ impl Mutation {
         until: DateTime<Utc>,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::SetEmbargo { until },
             idempotency_key,
         )
@@ -332,11 +333,10 @@ impl Mutation {
         reason: String,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::LiftEmbargo { reason },
             idempotency_key,
         )
@@ -351,11 +351,10 @@ impl Mutation {
         expected_version: u64,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::ArchiveArticle,
             idempotency_key,
         )
@@ -370,11 +369,10 @@ impl Mutation {
         expected_version: u64,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::RestoreArticle,
             idempotency_key,
         )
@@ -391,11 +389,10 @@ impl Mutation {
         revision: u32,
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
-        let id = self::article_id(&article_id)?;
-        Ok(execute(
+        Ok(on_article(
             ctx,
-            id,
-            Version(expected_version),
+            &article_id,
+            expected_version,
             Action::RestoreRevision {
                 revision: RevisionNumber(revision),
             },
