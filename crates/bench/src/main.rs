@@ -59,6 +59,9 @@ enum Mode {
     All,
     /// Every stage at tiny sizes, in seconds; no timing is asserted (CI).
     Smoke,
+    /// Only start-up and the append stage at full size, next to its baseline: the quick loop
+    /// for work on the write path (run a profiler beside it).
+    Appends,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,6 +96,8 @@ pub struct Plan {
     pub big_article_events: u64,
     /// Timed requests per page kind and size.
     pub page_samples: usize,
+    /// Stop after the append stage (the `appends` mode).
+    pub appends_only: bool,
 }
 
 impl Plan {
@@ -112,6 +117,7 @@ impl Plan {
             growth_sizes: vec![10_000, 100_000, 300_000],
             big_article_events: 10_000,
             page_samples: 300,
+            appends_only: false,
         }
     }
 
@@ -128,6 +134,7 @@ impl Plan {
             growth_sizes: vec![1_000, 2_000],
             big_article_events: 500,
             page_samples: 20,
+            appends_only: false,
         }
     }
 }
@@ -160,6 +167,13 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let (mode_name, mut plan) = match cli.mode {
         Mode::All => ("all", Plan::all()),
         Mode::Smoke => ("smoke", Plan::smoke()),
+        Mode::Appends => (
+            "appends",
+            Plan {
+                appends_only: true,
+                ..Plan::all()
+            },
+        ),
     };
     if let Some(max) = cli.max_events {
         plan.growth_sizes.retain(|&s| s < max);
@@ -254,7 +268,9 @@ async fn bench_backend(
         Err(panic) => std::panic::resume_unwind(panic),
     };
     removed?;
-    growth::run(plan, bin, backend, rows).await?;
+    if !plan.appends_only {
+        growth::run(plan, bin, backend, rows).await?;
+    }
     Ok(ratio)
 }
 
@@ -334,6 +350,17 @@ async fn live_stages(
     }
     let append_rss = watch.finish().await;
     inserts.finish(&raw).await?;
+    if plan.appends_only {
+        rows.push(Row::figure(
+            name,
+            "memory",
+            &format!("peak RSS, appends at {max_clients} clients"),
+            report::mib(append_rss),
+        ));
+        raw.close().await;
+        server.stop()?;
+        return Ok(ratio);
+    }
 
     // 2. Reads.
     let more = plan.read_articles.saturating_sub(articles.len());

@@ -171,6 +171,11 @@ pub struct ServeArgs {
     /// Requests a user may make at once.
     #[arg(long, env = "GALLEY_RATE_LIMIT_BURST", default_value_t = 200)]
     pub rate_limit_burst: u32,
+    /// Seconds a successful token lookup is reused without asking the database (0 disables
+    /// the cache). A revocation through this server, or any revocation on PostgreSQL, applies
+    /// at once; on SQLite, `galley tokens revoke` from another process applies within this.
+    #[arg(long, env = "GALLEY_TOKEN_CACHE_SECS", default_value_t = 5)]
+    pub token_cache_secs: u64,
     /// Seconds a WebSocket may wait before connection_init (then closed with 4408).
     #[arg(long, env = "GALLEY_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
@@ -206,6 +211,8 @@ pub struct ServerConfig {
     pub scheduler_interval: Option<Duration>,
     /// How long shutdown waits for WebSocket connections to close.
     pub shutdown_grace: Duration,
+    /// How long a successful token lookup is reused (zero: not cached).
+    pub token_cache_ttl: Duration,
 }
 
 impl ServerConfig {
@@ -219,6 +226,7 @@ impl ServerConfig {
             limits: ApiLimits::default(),
             scheduler_interval: Some(Duration::from_secs(1)),
             shutdown_grace: Duration::from_secs(10),
+            token_cache_ttl: galley_storage::TOKEN_CACHE_TTL,
         }
     }
 
@@ -246,6 +254,7 @@ impl ServerConfig {
             scheduler_interval: (!args.no_scheduler)
                 .then(|| Duration::from_millis(args.scheduler_interval_ms.max(10))),
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+            token_cache_ttl: Duration::from_secs(args.token_cache_secs),
         }
     }
 }

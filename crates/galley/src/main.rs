@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: a request allocates many small, short-lived
+/// objects (the parsed document, JSON values, rows), and glibc's malloc and free took about a
+/// sixth of the server's CPU under write load (docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = galley::Cli::parse();

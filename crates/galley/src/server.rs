@@ -30,6 +30,7 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
         url: config.database_url.clone(),
         max_connections: config.max_connections,
         migrate: config.migrate,
+        token_cache_ttl: config.token_cache_ttl,
         ..StoreOptions::default()
     })
     .await

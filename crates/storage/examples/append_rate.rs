@@ -51,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_connections: 8,
         migrate: true,
         max_batch,
+        ..StoreOptions::default()
     })
     .await?;
     let editor = Actor::user(UserId::from_uuid(Uuid::now_v7()), [Role::Editor]);

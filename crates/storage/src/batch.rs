@@ -22,9 +22,11 @@
 //!
 //! Then the head moves once, the before-commit hook runs, and the transaction commits once;
 //! if anything fails before or at the commit, no command of the batch is acknowledged. On
-//! PostgreSQL a batch of revisions costs six round trips, however many commands it holds:
-//! `BEGIN`, the head under lock, the slugs' holders, two writes (the second also moves the
-//! head and calls `pg_notify`), `COMMIT`.
+//! PostgreSQL a batch of revisions that keep their slugs and tags costs three round trips,
+//! however many commands it holds: `BEGIN` with the head under lock (one simple-protocol
+//! message, see [`crate::db::PgTx`]), one write that also moves the head and calls
+//! `pg_notify`, and `COMMIT`. A batch that claims new slugs adds a holders query, and one
+//! that creates articles, changes slugs or tags, or opens review cycles a second write.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -116,7 +118,9 @@ struct Plan {
 
 /// The slugs the batch's commands would claim, each decided against the article as committed:
 /// a guess (a command after another one on the same article may claim another slug) that
-/// lets one query find the holders of nearly every slug [`plan`] will check.
+/// lets one query find the holders of nearly every slug [`plan`] will check. A slug the
+/// article already holds is no claim ([`plan`] checks only a changed slug), so a batch of
+/// revisions that keep their slugs reads no holders at all.
 fn claimed_slugs(batch: &[Prepared], start: &HashMap<ArticleId, Article>) -> BTreeSet<String> {
     let none = Article::default();
     batch
@@ -126,7 +130,12 @@ fn claimed_slugs(batch: &[Prepared], start: &HashMap<ArticleId, Article>) -> BTr
             let article = start.get(&command.article_id).unwrap_or(&none);
             let events = decide(article, command.clone()).ok()?;
             let content = events.iter().rev().find_map(|e| new_content(&e.data))?;
-            content.slug.as_ref().map(|s| s.as_str().to_owned())
+            let held = article.content().and_then(|c| c.slug.as_ref());
+            content
+                .slug
+                .as_ref()
+                .filter(|s| held != Some(*s))
+                .map(|s| s.as_str().to_owned())
         })
         .collect()
 }

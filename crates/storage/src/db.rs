@@ -36,6 +36,9 @@ const PG_IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
 /// How long an SQLite connection waits for a lock held by another process.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A PostgreSQL connection idle at least this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+
 /// The connection pools of one store.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
@@ -68,6 +71,19 @@ impl Db {
             let pool = PgPoolOptions::new()
                 // One connection is held by the LISTEN task; keep at least two for work.
                 .max_connections(max.max(3))
+                // sqlx pings every connection it hands out by default: one more round trip
+                // for every token lookup and every batch. Ping only a connection that sat
+                // idle long enough to have been dropped by a proxy or a restart; a broken
+                // one that slips through fails its statement like any other network error.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_AFTER_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .min_connections(0)
                 .acquire_timeout(Duration::from_secs(30))
                 .idle_timeout(Duration::from_secs(600))
@@ -162,6 +178,10 @@ impl Db {
     pub(crate) async fn begin_write(&self, lock_log: bool) -> Result<(Tx, u64), StoreError> {
         let mut tx = match self {
             Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) if lock_log => {
+                let (tx, head) = PgTx::begin_locked(pool).await?;
+                return Ok((Tx::PgLocked(tx), head));
+            }
             Db::Postgres(pool) => Tx::Pg(pool.begin().await?),
         };
         let sql = match (&tx, lock_log) {
@@ -179,6 +199,8 @@ impl Db {
 pub(crate) enum Tx {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
     Pg(sqlx::Transaction<'static, Postgres>),
+    /// A PostgreSQL transaction holding the log lock (see [`PgTx`]).
+    PgLocked(PgTx),
 }
 
 impl Tx {
@@ -186,17 +208,19 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => Exec::SqliteConn(tx),
             Tx::Pg(tx) => Exec::PgConn(tx),
+            Tx::PgLocked(tx) => Exec::PgConn(&mut tx.conn),
         }
     }
 
     pub(crate) fn is_pg(&self) -> bool {
-        matches!(self, Tx::Pg(_))
+        matches!(self, Tx::Pg(_) | Tx::PgLocked(_))
     }
 
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await,
             Tx::Pg(tx) => tx.commit().await,
+            Tx::PgLocked(tx) => tx.end("COMMIT").await,
         }
     }
 
@@ -204,6 +228,54 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => tx.rollback().await,
             Tx::Pg(tx) => tx.rollback().await,
+            Tx::PgLocked(tx) => tx.end("ROLLBACK").await,
+        }
+    }
+}
+
+/// A PostgreSQL transaction that took the log lock and read the head in the same round trip
+/// as its `BEGIN`: one simple-protocol query, `BEGIN; SELECT … FOR UPDATE`. Every append
+/// batch waits for the one before it, so a round trip saved here is saved on the log's
+/// critical path (sqlx's own transaction sends `BEGIN` on its own).
+///
+/// sqlx does not know this connection is inside a transaction, so this guard ends it: a
+/// transaction that is neither committed nor rolled back (an error, a panic, a cancelled
+/// batch) closes its connection instead of returning it to the pool, and PostgreSQL rolls
+/// it back when the session ends.
+#[derive(Debug)]
+pub(crate) struct PgTx {
+    conn: sqlx::pool::PoolConnection<Postgres>,
+    open: bool,
+}
+
+impl PgTx {
+    /// Both statements go as plain strings, which sqlx sends by the simple protocol (no
+    /// arguments), the one that accepts several statements in one message.
+    async fn begin_locked(pool: &PgPool) -> Result<(PgTx, u64), StoreError> {
+        let mut tx = PgTx {
+            conn: pool.acquire().await?,
+            open: true,
+        };
+        let row = sqlx::Executor::fetch_one(
+            &mut *tx.conn,
+            "BEGIN; SELECT position FROM log_head FOR UPDATE",
+        )
+        .await?;
+        let head: i64 = sqlx::Row::try_get(&row, "position")?;
+        Ok((tx, to_u64(head)))
+    }
+
+    async fn end(mut self, statement: &'static str) -> Result<(), sqlx::Error> {
+        sqlx::Executor::execute(&mut *self.conn, statement).await?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
         }
     }
 }

@@ -7,7 +7,9 @@
 //!
 //! Appends on this process ring it after commit. On PostgreSQL, a listener task per store also
 //! rings it for every `NOTIFY galley_events` (sent by appends of any process, at their commit)
-//! and after each reconnection, when notifications may have been missed.
+//! and after each reconnection, when notifications may have been missed. The same listener
+//! hears `NOTIFY galley_tokens` (a revocation) and empties the token cache (see
+//! [`crate::users`]).
 
 use std::time::Duration;
 
@@ -86,33 +88,44 @@ pub(crate) async fn listen_postgres(pool: PgPool, feed: std::sync::Weak<crate::s
                 continue;
             }
         };
-        if let Err(e) = listener.listen(NOTIFY_CHANNEL).await {
+        if let Err(e) = listener
+            .listen_all([NOTIFY_CHANNEL, crate::users::TOKENS_CHANNEL])
+            .await
+        {
             tracing::warn!(error = %e, "feed listener cannot LISTEN; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        // Appends may have committed while we were not listening.
+        // Appends may have committed, and tokens been revoked, while we were not listening.
         let Some(inner) = feed.upgrade() else { return };
         inner.feed.ring();
+        inner.tokens.clear();
         drop(inner);
         loop {
             let received = listener.try_recv().await;
             let Some(inner) = feed.upgrade() else { return };
             match received {
+                Ok(Some(notification))
+                    if notification.channel() == crate::users::TOKENS_CHANNEL =>
+                {
+                    inner.tokens.clear();
+                }
                 Ok(Some(notification)) => match notification.payload().parse::<Position>() {
                     Ok(head) => inner.feed.bump(head),
                     Err(_) => inner.feed.ring(),
                 },
                 // The connection was lost and is re-established (with its LISTEN) by the next
-                // call; whatever was notified meanwhile is lost, so ring.
+                // call; whatever was notified meanwhile is lost, so ring (and forget tokens).
                 Ok(None) => {
                     tracing::warn!("feed listener lost its connection; reconnecting");
                     inner.feed.ring();
+                    inner.tokens.clear();
                 }
                 Err(sqlx::Error::PoolClosed) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "feed listener failed; reconnecting");
                     inner.feed.ring();
+                    inner.tokens.clear();
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     break;
                 }

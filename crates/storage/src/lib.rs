@@ -36,3 +36,4 @@ pub use insights::{
 };
 pub use model::*;
 pub use store::*;
+pub use users::TOKEN_CACHE_TTL;

@@ -78,14 +78,26 @@ pub(crate) fn document(content: &ArticleContent) -> (String, String) {
 pub(crate) fn parts(pg: bool, rows: Vec<Vec<Arg>>) -> Vec<Part> {
     const COLS: [Col; 3] = [("id", "uuid"), ("headline", "text"), ("body", "text")];
     if pg {
-        return vec![Part::new(&COLS, rows, |u| {
-            format!(
-                "INSERT INTO article_search (article_id, headline, body) \
-                 SELECT id, headline, body FROM {u} WHERE true \
-                 ON CONFLICT (article_id) DO UPDATE SET headline = excluded.headline, \
-                 body = excluded.body"
-            )
-        })];
+        // An UPDATE of the rows that exist and an INSERT of those that do not, rather than
+        // one upsert: `INSERT … ON CONFLICT DO UPDATE` computes the generated `document`
+        // (the costly `to_tsvector`) for the proposed row and again for the updated one.
+        // Both read the snapshot the statement began with, so each row is written once.
+        return vec![
+            Part::new(&COLS, rows.clone(), |u| {
+                format!(
+                    "UPDATE article_search SET headline = u.headline, body = u.body \
+                     FROM {u} WHERE article_search.article_id = u.id"
+                )
+            }),
+            Part::new(&COLS, rows, |u| {
+                format!(
+                    "INSERT INTO article_search (article_id, headline, body) \
+                     SELECT id, headline, body FROM {u} WHERE NOT EXISTS \
+                     (SELECT 1 FROM article_search s WHERE s.article_id = u.id) \
+                     ON CONFLICT (article_id) DO NOTHING"
+                )
+            }),
+        ];
     }
     let ids: Vec<Vec<Arg>> = rows.iter().map(|r| r[..1].to_vec()).collect();
     vec![

@@ -37,6 +37,11 @@ pub struct StoreOptions {
     /// Most concurrent `execute` calls grouped into one transaction and one commit (group
     /// commit); 1 turns grouping off, so each command runs its own transaction.
     pub max_batch: usize,
+    /// How long a successful token lookup is reused without asking the database again;
+    /// zero turns the cache off. A revocation made through this store, or on PostgreSQL
+    /// through any process, empties the cache at once; on SQLite another process's
+    /// revocation takes effect within this time (see [`crate::users`]).
+    pub token_cache_ttl: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -48,6 +53,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             migrate: true,
             max_batch: crate::group::DEFAULT_MAX_BATCH,
+            token_cache_ttl: crate::users::TOKEN_CACHE_TTL,
         }
     }
 }
@@ -129,6 +135,8 @@ pub(crate) struct Inner {
     pub(crate) listener: Mutex<Option<JoinHandle<()>>>,
     /// The group-commit writer that `execute` queues commands to.
     pub(crate) writer: crate::group::Writer,
+    /// Recent token lookups (see [`crate::users::TokenCache`]).
+    pub(crate) tokens: crate::users::TokenCache,
 }
 
 impl std::fmt::Debug for Inner {
@@ -195,6 +203,7 @@ impl Store {
             before_commit: RwLock::new(None),
             listener: Mutex::new(None),
             writer: crate::group::Writer::new(options.max_batch),
+            tokens: crate::users::TokenCache::new(options.token_cache_ttl),
         });
         crate::group::Writer::start(&inner);
         if let Db::Postgres(pool) = &inner.db {
@@ -255,6 +264,8 @@ impl Store {
         // Queued commands are answered with an error; a batch in flight finishes first.
         self.inner.writer.close().await;
         self.inner.db.close().await;
+        // A closed store authenticates nobody: its lookups now fail like its other reads.
+        self.inner.tokens.clear();
     }
 
     /// Runs a command: loads the article, `decide`s, appends, updates projections, all in one

@@ -1,6 +1,18 @@
 //! Users and their hashed API tokens. These are not part of the event log.
+//!
+//! Every request authenticates, so a token lookup is on every request's path. A successful
+//! lookup is kept for [`TOKEN_CACHE_TTL`] (a user's name and roles never change; only tokens
+//! are added and revoked). A revocation empties the cache: at once in the store that made it,
+//! and on PostgreSQL in every process, through `NOTIFY galley_tokens` sent in the revoking
+//! transaction (delivered at its commit) and heard by the feed's listener, which also empties
+//! the cache whenever it reconnects, since notifications may have been missed. On SQLite, a
+//! revocation by another process (`galley tokens revoke` beside a running server) takes
+//! effect when the entry expires. Unknown tokens are never cached, so a new token works at once.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use galley_domain::{Role, UserId};
@@ -11,6 +23,75 @@ use crate::model::UserRecord;
 use crate::store::Store;
 
 const USER_COLUMNS: &str = "u.id, u.name, u.roles, u.created_at";
+
+/// How long a successful token lookup is reused by default.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Most cached lookups; a full cache is emptied (it refills with the tokens in use).
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// The channel revocations notify on PostgreSQL.
+pub(crate) const TOKENS_CHANNEL: &str = "galley_tokens";
+
+/// Recent successful token lookups, by token hash.
+#[derive(Debug)]
+pub(crate) struct TokenCache {
+    ttl: Duration,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    entries: HashMap<String, (UserRecord, Instant)>,
+    /// Bumped by every [`TokenCache::clear`], so that a lookup that raced a revocation does
+    /// not put back what the revocation removed.
+    generation: u64,
+}
+
+impl TokenCache {
+    pub(crate) fn new(ttl: Duration) -> TokenCache {
+        TokenCache {
+            ttl,
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached user, or the generation to hand to [`TokenCache::put`] after a lookup.
+    fn get(&self, token_hash: &str) -> Result<UserRecord, u64> {
+        let state = self.lock();
+        match state.entries.get(token_hash) {
+            Some((user, at)) if at.elapsed() < self.ttl => Ok(user.clone()),
+            _ => Err(state.generation),
+        }
+    }
+
+    fn put(&self, token_hash: &str, user: &UserRecord, generation: u64) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut state = self.lock();
+        if state.generation != generation {
+            return;
+        }
+        if state.entries.len() >= TOKEN_CACHE_MAX {
+            state.entries.clear();
+        }
+        state
+            .entries
+            .insert(token_hash.to_owned(), (user.clone(), Instant::now()));
+    }
+
+    /// Forgets every lookup (a token was revoked, or revocations may have been missed).
+    pub(crate) fn clear(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.entries.clear();
+    }
+}
 
 fn decode_user(row: &Row) -> Result<UserRecord, StoreError> {
     let roles: Vec<String> = row.json("roles")?;
@@ -126,7 +207,12 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
-        self.inner
+        let generation = match self.inner.tokens.get(token_hash) {
+            Ok(user) => return Ok(Some(user)),
+            Err(generation) => generation,
+        };
+        let user = self
+            .inner
             .db
             .reader()
             .fetch_optional(
@@ -139,7 +225,11 @@ impl Store {
             .await?
             .as_ref()
             .map(decode_user)
-            .transpose()
+            .transpose()?;
+        if let Some(user) = &user {
+            self.inner.tokens.put(token_hash, user, generation);
+        }
+        Ok(user)
     }
 
     pub(crate) async fn users_by_ids_impl(
@@ -199,7 +289,17 @@ impl Store {
                 &args![now, user.id.as_uuid()],
             )
             .await?;
+        if tx.is_pg() {
+            // Every process's listener empties its cache when this commits.
+            tx.exec()
+                .fetch_one(
+                    "SELECT pg_notify($1, '') IS NULL AS sent",
+                    &args![TOKENS_CHANNEL],
+                )
+                .await?;
+        }
         tx.commit().await?;
+        self.inner.tokens.clear();
         Ok(revoked)
     }
 }

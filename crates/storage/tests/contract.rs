@@ -18,7 +18,7 @@ use galley_domain::{
 };
 use galley_storage::{
     ArticleFilter, ArticleOrder, BackendKind, CommitDecision, Direction, EventFilter, Metadata,
-    PendingCommand, StoreError, StoredEvent,
+    PendingCommand, Store, StoreError, StoreOptions, StoredEvent,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -50,6 +50,7 @@ contract_tests!(
     an_idempotency_key_reused_for_another_command_is_refused,
     eight_concurrent_retries_with_one_key_append_once,
     users_tokens_and_revocation,
+    a_revocation_by_another_process_reaches_a_cached_token_lookup,
     a_user_name_is_unique,
     subscribe_catches_up_then_goes_live,
     subscribe_delivers_only_matching_events,
@@ -1179,6 +1180,86 @@ async fn eight_concurrent_retries_with_one_key_append_once(db: &TestDb) {
         db.store.article(id).await.unwrap().unwrap().version,
         Version(2)
     );
+}
+
+/// Token lookups are cached per store (`StoreOptions::token_cache_ttl`). A revocation made by
+/// another process (another pool on the same database) empties the cache on PostgreSQL through
+/// `NOTIFY galley_tokens`, however long the cache would keep the entry; on SQLite it takes
+/// effect when the entry expires.
+async fn a_revocation_by_another_process_reaches_a_cached_token_lookup(db: &TestDb) {
+    let now = Utc::now();
+    let id = UserId::from_uuid(Uuid::now_v7());
+    db.store
+        .create_user(id, "ines", &[Role::Editor], "ines-hash", now)
+        .await
+        .unwrap();
+    let cached = |ttl: Duration| {
+        let url = db.url.clone();
+        async move {
+            Store::connect(&StoreOptions {
+                url,
+                max_connections: 2,
+                migrate: false,
+                token_cache_ttl: ttl,
+                ..StoreOptions::default()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let long = cached(Duration::from_secs(3600)).await;
+    let short = cached(Duration::from_millis(300)).await;
+    for store in [&long, &short] {
+        assert_eq!(
+            store
+                .user_by_token_hash("ines-hash")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            id
+        );
+    }
+    assert_eq!(db.store.revoke_tokens("ines", now).await.unwrap(), 1);
+
+    if db.backend == "postgres" {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        for store in [&long, &short] {
+            while store
+                .user_by_token_hash("ines-hash")
+                .await
+                .unwrap()
+                .is_some()
+            {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the revocation never reached the other store's cache"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    } else {
+        // No notifications on SQLite: the entry stands until it expires.
+        assert!(long
+            .user_by_token_hash("ines-hash")
+            .await
+            .unwrap()
+            .is_some());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(short.user_by_token_hash("ines-hash").await.unwrap(), None);
+    }
+    // A token added later is found at once: misses are never cached.
+    db.store.add_token("ines", "ines-new", now).await.unwrap();
+    assert_eq!(
+        long.user_by_token_hash("ines-new")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+    long.close().await;
+    short.close().await;
 }
 
 async fn users_tokens_and_revocation(db: &TestDb) {

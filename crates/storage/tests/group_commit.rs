@@ -30,6 +30,7 @@ contract_tests!(
     close_answers_queued_commands_with_an_error,
     a_store_sees_appends_another_process_made_to_an_article_it_has_written,
     one_batch_writes_what_its_commands_would_have_written_one_by_one,
+    a_batch_that_panics_before_commit_releases_the_log,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -324,6 +325,40 @@ async fn a_batch_that_fails_at_commit_acknowledges_none_and_the_next_batch_conti
     assert_eq!(created.events[0].position, 4);
     assert!(db.store.verify_projections().await.unwrap().is_empty());
     db.store.set_before_commit_hook(None);
+}
+
+/// A batch that dies between taking the log lock and committing (here a panic in the hook)
+/// must not leave its transaction open on a pooled connection: that would hold the log lock
+/// and block every later append. Its caller gets an error; the next append goes through.
+async fn a_batch_that_panics_before_commit_releases_the_log(db: &TestDb) {
+    let cast = Cast::default();
+    let a = create(&db.store, &cast, "Before the panic").await;
+    db.store
+        .set_before_commit_hook(Some(Arc::new(|_events: Vec<StoredEvent>| {
+            async move { panic!("the before-commit hook panics (test)") }.boxed()
+        })));
+    let revise = |text: &str| {
+        command(
+            a,
+            1,
+            &cast.editor,
+            Action::ReviseDraft {
+                content: draft(text),
+            },
+        )
+    };
+    let lost = run(&db.store, revise("Lost in the panic")).await;
+    assert!(matches!(lost, Err(StoreError::Backend(_))), "{lost:?}");
+    db.store.set_before_commit_hook(None);
+
+    let kept = tokio::time::timeout(WAIT, run(&db.store, revise("After the panic")))
+        .await
+        .expect("the log is still locked by the panicked batch")
+        .unwrap();
+    assert_eq!(kept.events[0].position, 2);
+    assert_eq!(db.store.head().await.unwrap(), 2);
+    assert_eq!(db.store.revisions(a).await.unwrap().len(), 2);
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
 }
 
 async fn thirty_two_concurrent_creates_share_one_commit(db: &TestDb) {
