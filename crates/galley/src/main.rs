@@ -6,7 +6,8 @@ use clap::Parser;
 
 /// mimalloc rather than the system allocator: a request allocates many small, short-lived
 /// objects (the parsed document, JSON values, rows), and glibc's malloc and free took about a
-/// sixth of the server's CPU under write load (docs/BENCHMARKS.md).
+/// sixth of the server's CPU under write load (docs/BENCHMARKS.md). Built with `no_thp`, so
+/// that purged segments are not faulted back (and zeroed) as 2 MiB pages.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
