@@ -350,13 +350,14 @@ async fn live_stages(
     }
     let append_rss = watch.finish().await;
     inserts.finish(&raw).await?;
+    let append_rss_row = Row::figure(
+        name,
+        "memory",
+        &format!("peak RSS, appends at {max_clients} clients"),
+        report::mib(append_rss),
+    );
     if plan.appends_only {
-        rows.push(Row::figure(
-            name,
-            "memory",
-            &format!("peak RSS, appends at {max_clients} clients"),
-            report::mib(append_rss),
-        ));
+        rows.push(append_rss_row);
         raw.close().await;
         server.stop()?;
         return Ok(ratio);
@@ -449,12 +450,7 @@ async fn live_stages(
         "idle RSS after start-up",
         report::mib(idle),
     ));
-    rows.push(Row::figure(
-        name,
-        "memory",
-        &format!("peak RSS, appends at {max_clients} clients"),
-        report::mib(append_rss),
-    ));
+    rows.push(append_rss_row);
     rows.push(Row::figure(
         name,
         "memory",

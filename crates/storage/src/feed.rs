@@ -74,6 +74,13 @@ impl Feed {
     }
 }
 
+/// While the listener was not listening, appends may have committed and tokens been revoked:
+/// ring, and forget every cached token lookup.
+fn missed(inner: &crate::store::Inner) {
+    inner.feed.ring();
+    inner.tokens.clear();
+}
+
 /// The PostgreSQL listener: forwards notifications to the doorbell until the pool closes.
 pub(crate) async fn listen_postgres(pool: PgPool, feed: std::sync::Weak<crate::store::Inner>) {
     loop {
@@ -96,10 +103,8 @@ pub(crate) async fn listen_postgres(pool: PgPool, feed: std::sync::Weak<crate::s
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        // Appends may have committed, and tokens been revoked, while we were not listening.
         let Some(inner) = feed.upgrade() else { return };
-        inner.feed.ring();
-        inner.tokens.clear();
+        missed(&inner);
         drop(inner);
         loop {
             let received = listener.try_recv().await;
@@ -115,17 +120,15 @@ pub(crate) async fn listen_postgres(pool: PgPool, feed: std::sync::Weak<crate::s
                     Err(_) => inner.feed.ring(),
                 },
                 // The connection was lost and is re-established (with its LISTEN) by the next
-                // call; whatever was notified meanwhile is lost, so ring (and forget tokens).
+                // call; whatever was notified meanwhile is lost.
                 Ok(None) => {
                     tracing::warn!("feed listener lost its connection; reconnecting");
-                    inner.feed.ring();
-                    inner.tokens.clear();
+                    missed(&inner);
                 }
                 Err(sqlx::Error::PoolClosed) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "feed listener failed; reconnecting");
-                    inner.feed.ring();
-                    inner.tokens.clear();
+                    missed(&inner);
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     break;
                 }

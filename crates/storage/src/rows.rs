@@ -204,7 +204,9 @@ pub(crate) struct Rows {
     slugs: Vec<Vec<Arg>>,
     tags: Vec<Vec<Arg>>,
     authors: Vec<Vec<Arg>>,
-    search: Vec<Vec<Arg>>,
+    /// Search documents of articles that had rows before the set, and of new ones.
+    search_existing: Vec<Vec<Arg>>,
+    search_new: Vec<Vec<Arg>>,
     revisions: Vec<Vec<Arg>>,
     comments: Vec<Vec<Arg>>,
     reviewers: BTreeSet<(Uuid, Uuid)>,
@@ -319,7 +321,12 @@ impl Rows {
         self.authors
             .extend(authors.into_iter().map(|a| Vec::from(args![uuid, a])));
         let (headline, body) = search::document(content);
-        self.search.push(Vec::from(args![uuid, headline, body]));
+        let search = if before.version > 0 {
+            &mut self.search_existing
+        } else {
+            &mut self.search_new
+        };
+        search.push(Vec::from(args![uuid, headline, body]));
         Ok(())
     }
 
@@ -433,7 +440,8 @@ impl Rows {
             slugs,
             tags,
             authors,
-            search,
+            search_existing,
+            search_new,
             revisions,
             comments,
             reviewers,
@@ -490,7 +498,7 @@ impl Rows {
                 )
             },
         ));
-        first.extend(search::parts(tx.is_pg(), search));
+        first.extend(search::parts(tx.is_pg(), search_existing, search_new));
         const REVISION_HEAD: [Col; 2] = [("article_id", "uuid"), ("revision", "bigint")];
         const REVISION_TAIL: [Col; 3] = [
             ("author", "uuid"),

@@ -71,34 +71,32 @@ pub(crate) fn document(content: &ArticleContent) -> (String, String) {
     (fold(&content.headline), folded_body(content))
 }
 
-/// The statements that write (or replace) the search documents of a set of articles: rows of
-/// (article id, headline, body) from [`document`]. One upsert on PostgreSQL; three on SQLite,
-/// in this order, whose FTS5 rows are addressed by the `doc` number `article_search` gives
-/// each article.
-pub(crate) fn parts(pg: bool, rows: Vec<Vec<Arg>>) -> Vec<Part> {
+/// The statements that write the search documents of a set of articles: rows of (article id,
+/// headline, body) from [`document`], those of articles that had rows before the set
+/// (`existing`, whose document exists) and of new ones. On PostgreSQL an `UPDATE` and an
+/// `INSERT`, not one upsert: `INSERT … ON CONFLICT DO UPDATE` computes the generated
+/// `document` (the costly `to_tsvector`) for the proposed row and again for the updated one.
+/// On SQLite three statements, in this order, whose FTS5 rows are addressed by the `doc`
+/// number `article_search` gives each article.
+pub(crate) fn parts(pg: bool, existing: Vec<Vec<Arg>>, new: Vec<Vec<Arg>>) -> Vec<Part> {
     const COLS: [Col; 3] = [("id", "uuid"), ("headline", "text"), ("body", "text")];
     if pg {
-        // An UPDATE of the rows that exist and an INSERT of those that do not, rather than
-        // one upsert: `INSERT … ON CONFLICT DO UPDATE` computes the generated `document`
-        // (the costly `to_tsvector`) for the proposed row and again for the updated one.
-        // Both read the snapshot the statement began with, so each row is written once.
         return vec![
-            Part::new(&COLS, rows.clone(), |u| {
+            Part::new(&COLS, existing, |u| {
                 format!(
                     "UPDATE article_search SET headline = u.headline, body = u.body \
                      FROM {u} WHERE article_search.article_id = u.id"
                 )
             }),
-            Part::new(&COLS, rows, |u| {
+            Part::new(&COLS, new, |u| {
                 format!(
                     "INSERT INTO article_search (article_id, headline, body) \
-                     SELECT id, headline, body FROM {u} WHERE NOT EXISTS \
-                     (SELECT 1 FROM article_search s WHERE s.article_id = u.id) \
-                     ON CONFLICT (article_id) DO NOTHING"
+                     SELECT id, headline, body FROM {u}"
                 )
             }),
         ];
     }
+    let rows: Vec<Vec<Arg>> = existing.into_iter().chain(new).collect();
     let ids: Vec<Vec<Arg>> = rows.iter().map(|r| r[..1].to_vec()).collect();
     vec![
         Part::new(&COLS[..1], ids.clone(), |u| {

@@ -292,10 +292,7 @@ impl Store {
         if tx.is_pg() {
             // Every process's listener empties its cache when this commits.
             tx.exec()
-                .fetch_one(
-                    "SELECT pg_notify($1, '') IS NULL AS sent",
-                    &args![TOKENS_CHANNEL],
-                )
+                .execute("SELECT pg_notify($1, '')", &args![TOKENS_CHANNEL])
                 .await?;
         }
         tx.commit().await?;

@@ -18,6 +18,15 @@ pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::Subscription;
 
+/// The complexity of a list field: its children's, once per item of a page of `first` (20 when
+/// absent). Named by the `complexity` attribute of every paginated field.
+pub(crate) fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let items = usize::try_from(first.unwrap_or(20).max(1)).unwrap_or(1);
+    items
+        .saturating_mul(child_complexity)
+        .min(u32::MAX as usize)
+}
+
 /// Galley's schema type.
 pub type GalleySchema = Schema<Query, Mutation, Subscription>;
 

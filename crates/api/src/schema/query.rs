@@ -49,9 +49,7 @@ impl Query {
     }
 
     /// Articles, filtered and ordered, a page at a time (`first` is capped).
-    #[graphql(
-        complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)"
-    )]
+    #[graphql(complexity = "crate::schema::page_complexity(first, child_complexity)")]
     async fn articles(
         &self,
         ctx: &Context<'_>,
@@ -97,9 +95,7 @@ impl Query {
 
     /// The global event log in position order. The cursor is the event's position; pass the
     /// last one seen as `after` to continue (or to the `events` subscription).
-    #[graphql(
-        complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)"
-    )]
+    #[graphql(complexity = "crate::schema::page_complexity(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -132,9 +128,7 @@ impl Query {
 
     /// Articles in review for a reviewer (the caller unless `reviewer` is given): those
     /// assigned to them first, then those assigned to no one, oldest submission first.
-    #[graphql(
-        complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)"
-    )]
+    #[graphql(complexity = "crate::schema::page_complexity(first, child_complexity)")]
     async fn review_queue(
         &self,
         ctx: &Context<'_>,

@@ -635,9 +635,7 @@ impl Article {
         Ok(crate::schema::history::diff(ctx, self.0.id, from, to).await?)
     }
     /// The article's events. The cursor is the event's version.
-    #[graphql(
-        complexity = "(first.unwrap_or(20).max(1) as usize).saturating_mul(child_complexity).min(u32::MAX as usize)"
-    )]
+    #[graphql(complexity = "crate::schema::page_complexity(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
