@@ -437,7 +437,7 @@ async fn run(
     let (status, body, outcome) = shape_response(response, media, rid);
     let labels = [
         ("type", kind.to_owned()),
-        ("field", root_field),
+        ("field", state.field_label(&root_field)),
         ("outcome", outcome.to_owned()),
     ];
     metrics::counter!("graphql_operations_total", &labels).increment(1);
@@ -507,10 +507,16 @@ pub fn decorate_error(
     let Some(error) = error.as_object_mut() else {
         return;
     };
+    // async-graphql reports a value of the wrong type for an argument or variable with these
+    // messages (from `InputValueError`), without a code and with the field's path.
     let message_is_callers = error
         .get("message")
         .and_then(|m| m.as_str())
-        .is_some_and(|m| m.starts_with("Failed to parse") || m.starts_with("Invalid value"));
+        .is_some_and(|m| {
+            m.starts_with("Failed to parse")
+                || m.starts_with("Invalid value")
+                || m.starts_with("Expected input type")
+        });
     let ext = error
         .entry("extensions")
         .or_insert_with(|| serde_json::json!({}));
@@ -532,7 +538,15 @@ pub fn decorate_error(
         }
         if !request_error {
             // An error without our code came from inside the executor; its message might
-            // hold internals, so it is replaced (it was logged where it arose).
+            // hold internals, so it is replaced, and logged here with the request id.
+            let message = error.get("message").cloned().unwrap_or_default();
+            if message != "internal server error" {
+                tracing::error!(
+                    request_id = request_id.unwrap_or("-"),
+                    error = %message,
+                    "an operation failed without an error code; masked"
+                );
+            }
             error.insert("message".into(), "internal server error".into());
         }
     }

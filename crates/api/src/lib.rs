@@ -106,6 +106,9 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     /// One clone per open WebSocket connection; the count tells shutdown when they are gone.
     ws_connections: Arc<()>,
+    /// Every name the schema defines (types, fields, arguments): the only values a metric
+    /// label taken from a client's document may have.
+    schema_names: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -126,9 +129,11 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 impl AppState {
     /// The state of one server.
     pub fn new(store: Store, limits: ApiLimits, shutdown: watch::Receiver<bool>) -> AppState {
+        let schema = build_schema(store.clone(), limits.clone());
         AppState {
             inner: Arc::new(Inner {
-                schema: build_schema(store.clone(), limits.clone()),
+                schema_names: schema.names().into_iter().collect(),
+                schema,
                 limiter: auth::RateLimiter::new(
                     limits.rate_limit_per_second,
                     limits.rate_limit_burst,
@@ -155,6 +160,17 @@ impl AppState {
     /// The limits.
     pub fn limits(&self) -> &ApiLimits {
         &self.inner.limits
+    }
+
+    /// The `field` label of an operation's metrics: its root field when the schema defines
+    /// that name, `-` otherwise, so that the names in a client's (not yet validated) document
+    /// cannot grow /metrics without bound.
+    pub fn field_label(&self, root_field: &str) -> String {
+        if self.inner.schema_names.contains(root_field) {
+            root_field.to_owned()
+        } else {
+            "-".to_owned()
+        }
     }
 
     /// How many WebSocket connections are open.

@@ -77,6 +77,40 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, Store
     Ok(report)
 }
 
+/// How long idempotency keys are remembered by default: a day, far longer than any client
+/// retries a request.
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Prunes idempotency keys older than `retention`, every `retention / 4` (at most every
+/// minute), until shutdown. Every replica may run it: a prune is an idempotent delete, and it
+/// never touches the log.
+pub async fn prune_idempotency_keys(
+    store: Store,
+    retention: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = (retention / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let mut timer = tokio::time::interval(every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = timer.tick() => {}
+            _ = crate::stopped(&mut shutdown) => break,
+        }
+        let Some(before) = chrono::TimeDelta::from_std(retention)
+            .ok()
+            .and_then(|age| Utc::now().checked_sub_signed(age))
+        else {
+            continue;
+        };
+        match store.prune_idempotency_keys(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
+        }
+    }
+}
+
 /// Runs [`tick`] every `interval` until `shutdown` flips to true. Errors are logged and the
 /// loop goes on; a database outage must not stop scheduled publishing for good.
 pub async fn run(store: Store, interval: Duration, mut shutdown: watch::Receiver<bool>) {

@@ -61,6 +61,23 @@ enum Outgoing {
     Complete(String, u64),
 }
 
+/// The longest reason a close frame may carry: RFC 6455 caps a control frame's payload at 125
+/// bytes, two of which are the code.
+const CLOSE_REASON_MAX: usize = 123;
+
+/// A close reason cut to [`CLOSE_REASON_MAX`] bytes at a character boundary, so that a reason
+/// naming client text (an operation id) can never make an invalid control frame.
+fn close_reason(reason: &str) -> &str {
+    if reason.len() <= CLOSE_REASON_MAX {
+        return reason;
+    }
+    let mut end = CLOSE_REASON_MAX;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
 /// Why the connection closes.
 struct Close(u16, String);
 
@@ -169,7 +186,7 @@ impl Connection {
             let _ = sink
                 .send(Message::Close(Some(CloseFrame {
                     code,
-                    reason: reason.into(),
+                    reason: close_reason(&reason).into(),
                 })))
                 .await;
         }
@@ -296,7 +313,7 @@ impl Connection {
             };
             let kind = crate::http::operation_kind(prepared.kind);
             let span = tracing::info_span!("graphql", operation = kind, field = %prepared.root_field, user = %principal.user.name);
-            metrics::counter!("graphql_operations_total", "type" => kind, "field" => prepared.root_field.clone(), "outcome" => "started").increment(1);
+            metrics::counter!("graphql_operations_total", "type" => kind, "field" => state.field_label(&prepared.root_field), "outcome" => "started").increment(1);
             let is_subscription = prepared.kind == OperationType::Subscription;
             let request = prepared
                 .request

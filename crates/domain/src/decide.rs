@@ -4,7 +4,7 @@ use crate::article::{Article, Status};
 use crate::command::{Action, Command};
 use crate::error::DomainError;
 use crate::event::{CancelCause, Event, EventData, PublishTrigger};
-use crate::values::{limits, ArticleContent, RevisionNumber, Role, Version};
+use crate::values::{check_sizes, limits, Actor, ArticleContent, RevisionNumber, Role, Version};
 
 /// Decides what a command does to an article: the events to append, or why not.
 ///
@@ -21,21 +21,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
     } = command;
     let name = action.name();
 
-    // Roles.
-    let required = required_roles(&action);
-    if matches!(action, Action::PublishDue) {
-        if !actor.user.is_system() {
-            return Err(DomainError::Forbidden {
-                command: name,
-                required: Vec::new(),
-            });
-        }
-    } else if actor.user.is_system() || !required.iter().any(|r| actor.has(*r)) {
-        return Err(DomainError::Forbidden {
-            command: name,
-            required: required.to_vec(),
-        });
-    }
+    check_roles(&actor, &action)?;
 
     // Existence and version.
     let creating = matches!(action, Action::CreateArticle { .. });
@@ -198,7 +184,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             if revision != current {
                 return Err(DomainError::validation(
                     "revision",
-                    format!("revision {revision} is not the revision under review ({current})"),
+                    format!("{revision} is not the revision under review ({current})"),
                 ));
             }
             if article.authors.contains(&actor.user) {
@@ -325,6 +311,37 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
     Ok(data.into_iter().map(event).collect())
 }
 
+/// The checks of a command that need no article: the actor's roles, then the sizes that bound
+/// the work of everything after (tag and byline counts, body bytes). `decide` makes the same
+/// checks; a caller runs this first so that a command bound to fail them never waits for, or
+/// holds, a shared writer. It costs constant time whatever the command holds.
+pub fn precheck(command: &Command) -> Result<(), DomainError> {
+    check_roles(&command.actor, &command.action)?;
+    match &command.action {
+        Action::CreateArticle { content } | Action::ReviseDraft { content } => check_sizes(content),
+        _ => Ok(()),
+    }
+}
+
+fn check_roles(actor: &Actor, action: &Action) -> Result<(), DomainError> {
+    let command = action.name();
+    let required = required_roles(action);
+    if matches!(action, Action::PublishDue) {
+        if !actor.user.is_system() {
+            return Err(DomainError::Forbidden {
+                command,
+                required: Vec::new(),
+            });
+        }
+    } else if actor.user.is_system() || !required.iter().any(|r| actor.has(*r)) {
+        return Err(DomainError::Forbidden {
+            command,
+            required: required.to_vec(),
+        });
+    }
+    Ok(())
+}
+
 /// The roles that may issue an action (ADMIN may issue all of them). `PublishDue` is for
 /// the system actor alone and lists none.
 pub fn required_roles(action: &Action) -> &'static [Role] {
@@ -398,7 +415,7 @@ fn correction_note(
     if article.first_published_at.is_none() {
         return Err(DomainError::validation(
             "correction",
-            "only a re-publication of an article that was live can carry a correction",
+            "can only be carried by a re-publication of an article that was live",
         ));
     }
     required_text("correction", &note, limits::CORRECTION_MAX_CHARS).map(Some)

@@ -16,7 +16,7 @@ mod values;
 
 pub use article::{evolve, Approval, Article, Status};
 pub use command::{Action, Command};
-pub use decide::{decide, required_roles};
+pub use decide::{decide, precheck, required_roles};
 pub use error::DomainError;
 pub use event::{CancelCause, Event, EventData, PublishTrigger, UpcastError, SCHEMA_VERSION};
 pub use values::{

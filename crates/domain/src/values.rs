@@ -127,8 +127,10 @@ pub mod limits {
     pub const BODY_MAX_BYTES: usize = 1024 * 1024;
     /// Longest slug, in characters.
     pub const SLUG_MAX_CHARS: usize = 120;
-    /// Most tags on one article.
+    /// Most tags on one article (counted after case-insensitive de-duplication).
     pub const TAGS_MAX: usize = 50;
+    /// Most tags a draft may send, duplicates included.
+    pub const TAGS_SENT_MAX: usize = 4 * TAGS_MAX;
     /// Longest tag, in characters.
     pub const TAG_MAX_CHARS: usize = 64;
     /// Longest category, in characters.
@@ -351,6 +353,39 @@ pub struct ContentDraft {
     pub language: Option<String>,
 }
 
+/// The size limits of a draft that can be checked in constant time, before any work that grows
+/// with the input: the count of tags and byline names and the body's bytes. Everything after
+/// it is linear in the (bounded) input.
+/// [`ArticleContent::new`] starts with it; [`crate::precheck`] runs it before a command
+/// reaches the shared writer.
+pub(crate) fn check_sizes(draft: &ContentDraft) -> Result<(), DomainError> {
+    // The limit counts tags after de-duplication; what may be sent is bounded too, so that
+    // nothing is parsed of a list that can never fit.
+    if draft.tags.len() > limits::TAGS_SENT_MAX {
+        return Err(DomainError::validation(
+            "tags",
+            format!(
+                "must be at most {} tags ({} as sent, before duplicates are removed)",
+                limits::TAGS_MAX,
+                limits::TAGS_SENT_MAX
+            ),
+        ));
+    }
+    if draft.byline.len() > limits::BYLINE_MAX {
+        return Err(DomainError::validation(
+            "byline",
+            format!("must name at most {} authors", limits::BYLINE_MAX),
+        ));
+    }
+    if draft.body.len() > limits::BODY_MAX_BYTES {
+        return Err(DomainError::validation(
+            "body",
+            format!("must be at most {} bytes", limits::BODY_MAX_BYTES),
+        ));
+    }
+    Ok(())
+}
+
 /// The validated content of one revision of an article.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArticleContent {
@@ -375,6 +410,7 @@ pub struct ArticleContent {
 impl ArticleContent {
     /// Validates a draft. Reports the first invalid field as `VALIDATION_FAILED`.
     pub fn new(draft: ContentDraft) -> Result<ArticleContent, DomainError> {
+        check_sizes(&draft)?;
         let headline = draft.headline.trim().to_owned();
         if headline.chars().count() > limits::HEADLINE_MAX_CHARS {
             return Err(DomainError::validation(
@@ -410,10 +446,12 @@ impl ArticleContent {
             Some(c) if !c.is_empty() => Some(Category::parse(c)?),
             _ => None,
         };
+        // The count was checked first, so this is linear in at most TAGS_SENT_MAX tags.
+        let mut seen = std::collections::HashSet::with_capacity(draft.tags.len());
         let mut tags: Vec<Tag> = Vec::with_capacity(draft.tags.len());
         for raw in &draft.tags {
             let tag = Tag::parse(raw)?;
-            if !tags.iter().any(|t| t.key() == tag.key()) {
+            if seen.insert(tag.key()) {
                 tags.push(tag);
             }
         }
@@ -421,12 +459,6 @@ impl ArticleContent {
             return Err(DomainError::validation(
                 "tags",
                 format!("must be at most {} tags", limits::TAGS_MAX),
-            ));
-        }
-        if draft.byline.len() > limits::BYLINE_MAX {
-            return Err(DomainError::validation(
-                "byline",
-                format!("must name at most {} authors", limits::BYLINE_MAX),
             ));
         }
         let byline = draft

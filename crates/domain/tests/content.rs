@@ -365,3 +365,50 @@ fn content_survives_a_json_round_trip() {
     let back: ArticleContent = serde_json::from_value(json).unwrap();
     assert_eq!(back, content);
 }
+
+fn command(actor: galley_domain::Actor, action: galley_domain::Action) -> galley_domain::Command {
+    galley_domain::Command {
+        article_id: ArticleId::from_uuid(uuid::Uuid::nil()),
+        expected_version: galley_domain::Version::NONE,
+        actor,
+        now: now(),
+        action,
+    }
+}
+
+#[test]
+fn precheck_refuses_roles_and_oversized_drafts_without_an_article() {
+    let huge = ContentDraft {
+        tags: tags(100_000),
+        ..seed()
+    };
+    // The role comes first: a viewer is refused for the role, whatever the draft holds.
+    match galley_domain::precheck(&command(viewer(), create(huge.clone()))) {
+        Err(DomainError::Forbidden { .. }) => {}
+        other => panic!("expected FORBIDDEN, got {other:?}"),
+    }
+    for action in [create(huge.clone()), revise(huge)] {
+        match galley_domain::precheck(&command(editor(), action)) {
+            Err(DomainError::Validation { field, message }) => {
+                assert_eq!(field, "tags");
+                assert!(message.contains("at most 50 tags"), "{message}");
+            }
+            other => panic!("expected VALIDATION_FAILED on tags, got {other:?}"),
+        }
+    }
+    // Within the bound a draft passes the precheck; `decide` makes the rest of the checks.
+    let dups: Vec<String> = (0..limits::TAGS_SENT_MAX)
+        .map(|i| format!("t{}", i % 3))
+        .collect();
+    let draft = ContentDraft {
+        tags: dups,
+        ..seed()
+    };
+    assert!(galley_domain::precheck(&command(editor(), create(draft.clone()))).is_ok());
+    assert_eq!(ArticleContent::new(draft).unwrap().tags.len(), 3);
+    let over = ContentDraft {
+        tags: tags(limits::TAGS_SENT_MAX + 1),
+        ..seed()
+    };
+    assert!(galley_domain::precheck(&command(editor(), create(over))).is_err());
+}

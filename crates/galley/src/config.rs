@@ -24,9 +24,11 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// The database: an SQLite URL (sqlite://path?mode=rwc) or a PostgreSQL one (postgres://…).
+    /// Its value is never printed by --help: a URL may hold a password.
     #[arg(
         long,
         env = "GALLEY_DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://galley.db?mode=rwc",
         global = true
     )]
@@ -191,6 +193,11 @@ pub struct ServeArgs {
     /// Seconds to wait for WebSocket connections to close on shutdown.
     #[arg(long, env = "GALLEY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Seconds an idempotency key is remembered (at least; it is pruned soon after). A key used
+    /// again later names a new command.
+    #[arg(long, env = "GALLEY_IDEMPOTENCY_RETENTION_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idempotency_retention_secs: u64,
 }
 
 /// Everything `spawn` needs to start a server. Tests build it with [`ServerConfig::new`] and
@@ -213,6 +220,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How long a successful token lookup is reused (zero: not cached).
     pub token_cache_ttl: Duration,
+    /// How long idempotency keys are remembered before they are pruned.
+    pub idempotency_retention: Duration,
 }
 
 impl ServerConfig {
@@ -227,6 +236,7 @@ impl ServerConfig {
             scheduler_interval: Some(Duration::from_secs(1)),
             shutdown_grace: Duration::from_secs(10),
             token_cache_ttl: galley_storage::TOKEN_CACHE_TTL,
+            idempotency_retention: galley_api::scheduler::IDEMPOTENCY_RETENTION,
         }
     }
 
@@ -255,6 +265,7 @@ impl ServerConfig {
                 .then(|| Duration::from_millis(args.scheduler_interval_ms.max(10))),
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             token_cache_ttl: Duration::from_secs(args.token_cache_secs),
+            idempotency_retention: Duration::from_secs(args.idempotency_retention_secs),
         }
     }
 }

@@ -20,6 +20,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     scheduler: Option<JoinHandle<()>>,
+    pruner: JoinHandle<()>,
     grace: Duration,
 }
 
@@ -55,6 +56,11 @@ pub async fn spawn_with_store(store: Store, config: ServerConfig) -> anyhow::Res
             })
             .await
     });
+    let pruner = tokio::spawn(galley_api::scheduler::prune_idempotency_keys(
+        store.clone(),
+        config.idempotency_retention,
+        rx.clone(),
+    ));
     let scheduler = config
         .scheduler_interval
         .map(|interval| tokio::spawn(galley_api::scheduler::run(store.clone(), interval, rx)));
@@ -66,6 +72,7 @@ pub async fn spawn_with_store(store: Store, config: ServerConfig) -> anyhow::Res
         shutdown,
         server,
         scheduler,
+        pruner,
         grace: config.shutdown_grace,
     })
 }
@@ -109,6 +116,7 @@ impl RunningServer {
         if let Some(scheduler) = self.scheduler {
             let _ = scheduler.await;
         }
+        let _ = self.pruner.await;
         self.store.close().await;
         tracing::info!("galley stopped");
         served.context("the server task failed")??;

@@ -33,6 +33,23 @@ fn schema_prints_the_sdl() {
     assert!(stdout(&out).contains("type Mutation"));
 }
 
+#[test]
+fn help_never_prints_the_database_password() {
+    let url = "postgres://galley:S3cret-pw@db.internal:5432/galley";
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["users", "add", "--help"],
+    ] {
+        let out = stdout(&galley(url, args));
+        assert!(out.contains("GALLEY_DATABASE_URL"), "{out}");
+        assert!(
+            !out.contains("S3cret-pw"),
+            "{args:?} printed the secret: {out}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_tokens_export_import_and_verify_work_from_the_command_line() {
     let source = Backend::sqlite();

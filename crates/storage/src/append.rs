@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Timelike, Utc};
 
-use galley_domain::Command;
+use galley_domain::{Action, Command, UserId};
 use sha2::{Digest, Sha256};
 
 use crate::db::is_unique_violation;
@@ -31,6 +31,12 @@ pub struct PendingCommand {
     pub idempotency_key: Option<String>,
 }
 
+/// Idempotency keys belong to the user who sent them: the same key from two users names two
+/// commands. The store keeps the key under the user's id.
+pub(crate) fn scoped_key(user: UserId, key: &str) -> String {
+    format!("{user}/{key}")
+}
+
 /// PostgreSQL keeps microseconds. Truncating the command's clock once, before `decide`,
 /// makes the events a command returns identical to the events read back later.
 pub(crate) fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -41,11 +47,25 @@ pub(crate) fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 /// What makes two commands "the same command" for idempotency: the article, the expected
 /// version, the action and who acts. The clock and the request metadata are not part of it,
 /// since a retry arrives later and with another request id.
+///
+/// The ids a command creates are left out: the caller makes a fresh (time-ordered) id for
+/// every attempt, so a retry of a create or a comment names another id and is still the same
+/// command.
 pub(crate) fn fingerprint(command: &Command) -> String {
+    let article = match command.action {
+        Action::CreateArticle { .. } => None,
+        _ => Some(command.article_id),
+    };
+    let mut action = serde_json::to_value(&command.action).unwrap_or_default();
+    if let Action::AddReviewComment { .. } = command.action {
+        if let Some(fields) = action.as_object_mut() {
+            fields.remove("commentId");
+        }
+    }
     let canonical = serde_json::json!({
-        "articleId": command.article_id,
+        "articleId": article,
         "expectedVersion": command.expected_version,
-        "action": command.action,
+        "action": action,
         "actor": command.actor.user,
     });
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
@@ -82,12 +102,16 @@ impl Store {
         }
     }
 
-    /// Runs one command (through the group-commit writer), retrying once if it lost a race on a unique constraint (which the
-    /// serialised write path makes unlikely; the retry then sees the winner's result).
+    /// Runs one command (through the group-commit writer), after the checks that need no
+    /// article, retrying up to twice if it lost a race on a unique constraint (which the
+    /// serialised write path makes unlikely; a retry then sees the winner's result).
     pub(crate) async fn execute_one(
         &self,
         pending: PendingCommand,
     ) -> Result<CommandOutcome, StoreError> {
+        // Refusals that need no article (roles, sizes) are made here, before the command
+        // waits for the shared writer.
+        galley_domain::precheck(&pending.command)?;
         let mut attempts = 0;
         loop {
             attempts += 1;

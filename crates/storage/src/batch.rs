@@ -31,7 +31,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use galley_domain::{decide, evolve, Article, ArticleId, Event, SCHEMA_VERSION};
+use galley_domain::{decide, evolve, Action, Article, ArticleId, Event, SCHEMA_VERSION};
 use uuid::Uuid;
 
 use crate::append::{fingerprint, to_micros, PendingCommand};
@@ -52,6 +52,7 @@ struct Prepared {
 /// An idempotency key recorded by an earlier batch.
 struct LoggedKey {
     fingerprint: String,
+    article_id: ArticleId,
     first: u64,
     last: u64,
 }
@@ -373,7 +374,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let batch: Vec<Prepared> = batch
+        let mut batch: Vec<Prepared> = batch
             .into_iter()
             .map(|mut pending| {
                 pending.command.now = to_micros(pending.command.now);
@@ -389,6 +390,8 @@ impl Store {
         let (mut tx, began) = self.inner.db.begin_write(true).await?;
 
         // Phase 1: read what the batch needs (a few queries for the whole batch), decide.
+        let logged = read_keys(&mut tx, &batch).await?;
+        same_article_for_retried_creates(&mut batch, &logged);
         let ids: BTreeSet<ArticleId> = batch.iter().map(|p| p.pending.command.article_id).collect();
         let mut start = HashMap::new();
         let mut stale = Vec::new();
@@ -402,7 +405,6 @@ impl Store {
             }
         }
         start.extend(read_tails(&mut tx, stale).await?);
-        let logged = read_keys(&mut tx, &batch).await?;
         let holders = read_holders(&mut tx, &claimed_slugs(&batch, &start)).await?;
         let Plan {
             verdicts,
@@ -577,6 +579,44 @@ async fn read_tails(
     Ok(articles)
 }
 
+/// A create's id is fresh for every attempt (a UUIDv7 the caller made), and its fingerprint
+/// leaves the id out. A retry of a create (same user, same key, same fingerprint) is pointed
+/// at the article the first attempt created, an earlier batch's or this one's, so that the plan
+/// treats it as the replay it is.
+fn same_article_for_retried_creates(batch: &mut [Prepared], logged: &HashMap<String, LoggedKey>) {
+    let mut first: HashMap<String, (String, ArticleId)> = HashMap::new();
+    for prepared in batch.iter_mut() {
+        let Some(key) = prepared.pending.idempotency_key.clone() else {
+            continue;
+        };
+        if !matches!(
+            prepared.pending.command.action,
+            Action::CreateArticle { .. }
+        ) {
+            continue;
+        }
+        let earlier = logged
+            .get(&key)
+            .map(|k| (k.fingerprint.clone(), k.article_id))
+            .or_else(|| first.get(&key).cloned());
+        match earlier {
+            Some((fingerprint, id)) if fingerprint == prepared.fingerprint => {
+                prepared.pending.command.article_id = id;
+            }
+            Some(_) => {}
+            None => {
+                first.insert(
+                    key,
+                    (
+                        prepared.fingerprint.clone(),
+                        prepared.pending.command.article_id,
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// The idempotency keys of the batch that earlier batches recorded.
 async fn read_keys(
     tx: &mut Tx,
@@ -590,7 +630,8 @@ async fn read_keys(
     let found = tx
         .rows(&[("k", "text")], rows, &[], |u| {
             format!(
-                "SELECT key, fingerprint, first_position, last_position FROM idempotency_keys \
+                "SELECT key, fingerprint, article_id, first_position, last_position \
+                 FROM idempotency_keys \
                  WHERE key IN (SELECT k FROM {u})"
             )
         })
@@ -602,6 +643,7 @@ async fn read_keys(
                 row.get("key")?,
                 LoggedKey {
                     fingerprint: row.get("fingerprint")?,
+                    article_id: ArticleId::from_uuid(row.get("article_id")?),
                     first: to_u64(row.get("first_position")?),
                     last: to_u64(row.get("last_position")?),
                 },

@@ -381,10 +381,14 @@ impl Store {
         let mut args = Vec::from(args![q.from, q.to]);
         let cond = category_condition(&mut args, category);
         let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-        let mut day = q.from.date_naive();
-        while day <= (q.to - TimeDelta::microseconds(1)).date_naive() {
+        // The window spans at most MAX_DASHBOARD_DAYS (checked above), and `iter_days` ends at
+        // the calendar's last day, so this is bounded whatever the window.
+        let last =
+            q.to.checked_sub_signed(TimeDelta::microseconds(1))
+                .unwrap_or(q.to)
+                .date_naive();
+        for day in q.from.date_naive().iter_days().take_while(|d| *d <= last) {
             per_day.insert(day, 0);
-            day = day.succ_opt().unwrap_or(NaiveDate::MAX);
         }
         for row in db
             .reader()

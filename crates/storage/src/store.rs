@@ -270,20 +270,47 @@ impl Store {
 
     /// Runs a command: loads the article, `decide`s, appends, updates projections, all in one
     /// transaction, and wakes the feed. With an idempotency key, a retry of the same command
-    /// returns the original outcome (`replayed = true`) and writes nothing; the same key with a
-    /// different command is `IdempotencyKeyReused`.
+    /// from the same user returns the original outcome (`replayed = true`) and writes nothing;
+    /// the same key with a different command is `IdempotencyKeyReused`. Keys are the user's
+    /// own (another user's same key is another command) and are kept for the store's
+    /// idempotency retention, then pruned ([`Store::prune_idempotency_keys`]).
     pub async fn execute(
         &self,
         command: Command,
         metadata: Metadata,
         idempotency_key: Option<String>,
     ) -> Result<CommandOutcome, StoreError> {
+        let idempotency_key =
+            idempotency_key.map(|key| crate::append::scoped_key(command.actor.user, &key));
         self.execute_one(PendingCommand {
             command,
             metadata,
             idempotency_key,
         })
         .await
+    }
+
+    /// Forgets the idempotency keys recorded before `before`, in batches, and says how many it
+    /// removed. The log is not touched: a key only remembers which positions a command
+    /// appended. A key used again after it is pruned names a new command.
+    pub async fn prune_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        loop {
+            let (mut tx, _) = self.inner.db.begin_write(false).await?;
+            let n = tx
+                .exec()
+                .execute(
+                    "DELETE FROM idempotency_keys WHERE key IN \
+                     (SELECT key FROM idempotency_keys WHERE created_at < $1 LIMIT 1000)",
+                    &args![before],
+                )
+                .await?;
+            tx.commit().await?;
+            removed += n;
+            if n < 1000 {
+                return Ok(removed);
+            }
+        }
     }
 
     /// One article's projection.

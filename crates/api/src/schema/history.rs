@@ -17,12 +17,14 @@ use crate::schema::types::{ContentView, GqlStatus};
 
 /// The sanitiser every rendered body goes through: ammonia's defaults (no `script` or
 /// `style`, no event-handler or `style` attributes, an allow-list of tags and attributes),
-/// links only to http, https and mailto (or relative), and `rel="noopener noreferrer"` on
-/// every link.
+/// links and images only with absolute http, https and mailto URLs (relative and
+/// protocol-relative ones such as `//evil.example` are dropped: a body is shown on pages whose
+/// origin it cannot know), and `rel="noopener noreferrer"` on every link.
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     builder
         .url_schemes(HashSet::from(["http", "https", "mailto"]))
+        .url_relative(ammonia::UrlRelative::Deny)
         .link_rel(Some("noopener noreferrer"));
     builder
 });
@@ -111,7 +113,7 @@ pub(crate) async fn as_of(
 ) -> ApiResult<Option<ArticleSnapshot>> {
     let point = match (version, at) {
         (Some(v), None) => AsOf::Version(Version(v)),
-        (None, Some(t)) => AsOf::Time(t),
+        (None, Some(t)) => AsOf::Time(crate::schema::types::check_time("at", t)?),
         _ => {
             return Err(ApiError::validation(
                 "version",

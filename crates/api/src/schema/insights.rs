@@ -8,7 +8,9 @@ use galley_storage::{DashboardQuery, DurationStats, MAX_DASHBOARD_DAYS};
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::context::ContextExt;
-use crate::schema::types::{load_user, page_size, parse_id, Article, GqlStatus, User};
+use crate::schema::types::{
+    check_time, load_user, page_size, parse_id, Article, GqlStatus, User, EARLIEST,
+};
 
 /// The window of a dashboard when `from` is not given.
 const DEFAULT_WINDOW_DAYS: i64 = 30;
@@ -44,8 +46,14 @@ pub(crate) async fn dashboard(
 ) -> ApiResult<Dashboard> {
     ctx.principal()?;
     let now = Utc::now();
-    let to = to.unwrap_or(now);
-    let from = from.unwrap_or(to - TimeDelta::days(DEFAULT_WINDOW_DAYS));
+    let to = check_time("to", to.unwrap_or(now))?;
+    let from = match from {
+        Some(from) => check_time("from", from)?,
+        None => to
+            .checked_sub_signed(TimeDelta::days(DEFAULT_WINDOW_DAYS))
+            .unwrap_or(EARLIEST)
+            .max(EARLIEST),
+    };
     if to <= from {
         return Err(ApiError::validation("to", "must be after from"));
     }

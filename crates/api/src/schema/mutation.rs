@@ -5,12 +5,11 @@ use async_graphql::{Context, Object, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{Action, ArticleId, Command, CommentId, RevisionNumber, UserId, Version};
 use galley_storage::Metadata;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::context::ContextExt;
-use crate::schema::types::{parse_id, Article, ArticlePayload, ContentInput, Event};
+use crate::schema::types::{check_time, parse_id, Article, ArticlePayload, ContentInput, Event};
 
 /// Longest idempotency key accepted.
 const IDEMPOTENCY_KEY_MAX: usize = 200;
@@ -71,18 +70,12 @@ async fn execute(
     })
 }
 
-/// The id of something a command creates (an article, a comment). Normally a fresh UUIDv7;
-/// with an idempotency key it is derived from the caller and the key, so that a retry is the
-/// same command (the store compares whole commands, ids included) and gets the original
-/// outcome back instead of IDEMPOTENCY_KEY_REUSED.
-fn new_id(ctx: &Context<'_>, kind: &str, idempotency_key: Option<&str>) -> Uuid {
-    let (Some(key), Ok(principal)) = (idempotency_key, ctx.principal()) else {
-        return Uuid::now_v7();
-    };
-    let digest = Sha256::digest(format!("galley:{kind}:{}:{key}", principal.id()).as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+/// The id of something a command creates (an article, a comment): a fresh UUIDv7, also when the
+/// command carries an idempotency key. The store leaves created ids out of a command's
+/// fingerprint, so a retry with a new id is still the same command and gets the original
+/// outcome, with the original id, back.
+fn new_id() -> Uuid {
+    Uuid::now_v7()
 }
 
 /// Runs a command on an existing article named by a GraphQL id.
@@ -113,7 +106,7 @@ impl Mutation {
         let action = Action::CreateArticle {
             content: content.into(),
         };
-        let id = ArticleId::from_uuid(new_id(ctx, "article", idempotency_key.as_deref()));
+        let id = ArticleId::from_uuid(new_id());
         Ok(execute(ctx, id, Version::NONE, action, idempotency_key).await?)
     }
 
@@ -200,7 +193,7 @@ impl Mutation {
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         let action = Action::AddReviewComment {
-            comment_id: CommentId::from_uuid(new_id(ctx, "comment", idempotency_key.as_deref())),
+            comment_id: CommentId::from_uuid(new_id()),
             revision: RevisionNumber(revision),
             body,
         };
@@ -260,7 +253,7 @@ impl Mutation {
     ) -> async_graphql::Result<ArticlePayload> {
         let action = match publish_at {
             Some(publish_at) => Action::SchedulePublication {
-                publish_at,
+                publish_at: check_time("publishAt", publish_at)?,
                 correction,
             },
             None => Action::PublishNow { correction },
@@ -318,7 +311,9 @@ impl Mutation {
             ctx,
             &article_id,
             expected_version,
-            Action::SetEmbargo { until },
+            Action::SetEmbargo {
+                until: check_time("until", until)?,
+            },
             idempotency_key,
         )
         .await?)

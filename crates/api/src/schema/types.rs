@@ -19,6 +19,26 @@ pub(crate) fn parse_id<T: std::str::FromStr>(field: &str, id: &ID) -> ApiResult<
         .map_err(|_| ApiError::validation(field, "is not a valid id"))
 }
 
+/// The earliest time an argument may name: nothing in the log is older than the Unix epoch.
+pub(crate) const EARLIEST: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
+/// The latest time an argument may name (9999-12-31T23:59:59Z): far enough for any embargo or
+/// schedule, and far from the end of the calendar, so date arithmetic on it cannot overflow.
+pub(crate) fn latest() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Checks that a time argument lies between 1970-01-01 and 9999-12-31, naming it on failure.
+pub(crate) fn check_time(field: &str, t: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
+    if t < EARLIEST || t > latest() {
+        return Err(ApiError::validation(
+            field,
+            "must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        ));
+    }
+    Ok(t)
+}
+
 /// Checks a page size against the configured cap.
 pub(crate) fn page_size(ctx: &Context<'_>, first: Option<i32>) -> ApiResult<u32> {
     let limits = ctx.limits();
