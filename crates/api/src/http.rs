@@ -507,8 +507,9 @@ pub fn decorate_error(
     let Some(error) = error.as_object_mut() else {
         return;
     };
-    // async-graphql reports a value of the wrong type for an argument or variable with these
-    // messages (from `InputValueError`), without a code and with the field's path.
+    // async-graphql reports a value of the wrong type for an argument or variable (from
+    // `InputValueError`), and a variable the request left out, with these messages, without
+    // a code and with the field's path.
     let message_is_callers = error
         .get("message")
         .and_then(|m| m.as_str())
@@ -516,6 +517,7 @@ pub fn decorate_error(
             m.starts_with("Failed to parse")
                 || m.starts_with("Invalid value")
                 || m.starts_with("Expected input type")
+                || (m.starts_with("Variable ") && m.ends_with(" is not defined."))
         });
     let ext = error
         .entry("extensions")
