@@ -1098,9 +1098,20 @@ async fn an_idempotency_key_reused_for_another_command_is_refused(db: &TestDb) {
         )
         .await
         .unwrap();
+    // Keys are the user's own: another editor's same key is another command, decided on its
+    // own (here a stale version).
+    let err = db
+        .store
+        .execute(
+            command(id, 1, &cast.second_editor, Action::SubmitForReview),
+            Metadata::default(),
+            key.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("CONFLICT"), "{err:?}");
     for other in [
         command(id, 2, &cast.editor, Action::WithdrawSubmission),
-        command(id, 1, &cast.second_editor, Action::SubmitForReview),
         command(new_id(), 1, &cast.editor, Action::SubmitForReview),
     ] {
         let err = db
