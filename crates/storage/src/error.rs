@@ -144,3 +144,35 @@ impl StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> StoreError {
+        StoreError::Backend(sqlx::Error::Io(std::io::Error::from(kind)))
+    }
+
+    #[test]
+    fn a_lost_connection_is_named_as_one_and_is_unavailable() {
+        for kind in [
+            std::io::ErrorKind::UnexpectedEof,
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::InvalidData,
+        ] {
+            let e = io(kind);
+            assert!(e.is_unavailable());
+            assert_eq!(e.code(), Some("SERVICE_UNAVAILABLE"));
+            assert!(
+                e.to_string()
+                    .contains("the connection to the database was lost"),
+                "{e}"
+            );
+        }
+        let pool = StoreError::Backend(sqlx::Error::PoolTimedOut);
+        assert!(pool.is_unavailable());
+        assert!(pool.to_string().contains("acquire timeout"), "{pool}");
+        assert!(!StoreError::Backend(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+    }
+}
