@@ -276,7 +276,7 @@ async fn survive(backend: Backend, dropping: bool) {
     let _ = stop.send(true);
     writer.await.unwrap();
 
-    let writes = writes.lock().unwrap();
+    let writes = std::mem::take(&mut *writes.lock().unwrap());
     // Nothing but success and 503 was ever answered, each refusal with its code.
     assert!(
         writes.statuses.keys().all(|s| [200, 503].contains(s)),
