@@ -132,12 +132,14 @@ impl Drop for Backend {
 }
 
 /// A configuration for tests: a fast scheduler, a short WebSocket init timeout, a short
-/// shutdown grace, and no rate limit (tests that exercise it set one).
+/// shutdown grace, and no rate limit nor throttle of failed authentication (tests that
+/// exercise them set them).
 pub fn test_config(backend: &Backend) -> ServerConfig {
     let mut config = ServerConfig::new(backend.url());
     config.scheduler_interval = Some(Duration::from_millis(100));
     config.limits.ws_init_timeout = Duration::from_millis(500);
     config.limits.rate_limit_per_second = 0;
+    config.limits.auth_failure_burst = 0;
     config.shutdown_grace = Duration::from_secs(2);
     config
 }

@@ -1,6 +1,7 @@
 //! Authentication: opaque bearer tokens, stored as SHA-256 hashes, and the caller they name.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -133,6 +134,115 @@ impl RateLimiter {
     }
 }
 
+/// Failed authentications per client address: a token bucket of `burst` failures, refilled
+/// at `per_minute`. Only failures take from it, and it is consulted only after a lookup
+/// failed, so a valid token is never slowed, even from an address that is throttled: the
+/// throttle changes a failure's answer from 401 to 429 with Retry-After, which is what a
+/// credential-guessing client must respect. IPv6 addresses count by /64, the block a single
+/// host is usually given. At most `max_addresses` are remembered; when that many are fresh,
+/// further addresses share one bucket, so memory stays bounded whatever the spread of
+/// addresses.
+#[derive(Debug)]
+pub struct FailureThrottle {
+    burst: f64,
+    per_second: f64,
+    max_addresses: usize,
+    /// Remaining failures and the time of the last refill, per address (`None`: the shared
+    /// bucket of addresses beyond `max_addresses`).
+    buckets: Mutex<HashMap<Option<IpAddr>, (f64, Instant)>>,
+}
+
+impl FailureThrottle {
+    /// A throttle; `burst == 0` or `per_minute == 0` turns it off.
+    pub fn new(burst: u32, per_minute: u32, max_addresses: usize) -> FailureThrottle {
+        FailureThrottle {
+            burst: if per_minute == 0 {
+                0.0
+            } else {
+                f64::from(burst)
+            },
+            per_second: f64::from(per_minute) / 60.0,
+            max_addresses: max_addresses.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key(addr: IpAddr) -> IpAddr {
+        match addr {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let mut segments = v6.segments();
+                    segments[4..].fill(0);
+                    IpAddr::V6(segments.into())
+                }
+            },
+            v4 => v4,
+        }
+    }
+
+    fn refilled(&self, (tokens, last): (f64, Instant), now: Instant) -> f64 {
+        (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.burst)
+    }
+
+    fn wait(&self, tokens: f64) -> Duration {
+        Duration::from_secs_f64(((1.0 - tokens) / self.per_second).max(0.001))
+    }
+
+    /// `Err` with how long to wait when `addr` has no failures left (nothing is taken).
+    pub fn check(&self, addr: IpAddr) -> Result<(), Duration> {
+        if self.burst <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let key = Some(Self::key(addr));
+        let bucket = buckets.get(&key).or_else(|| {
+            (buckets.len() >= self.max_addresses)
+                .then(|| buckets.get(&None))
+                .flatten()
+        });
+        match bucket {
+            Some(&bucket) if self.refilled(bucket, now) < 1.0 => {
+                Err(self.wait(self.refilled(bucket, now)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed authentication from `addr`; `Err` with how long to wait when its
+    /// budget was already spent.
+    pub fn failed(&self, addr: IpAddr) -> Result<(), Duration> {
+        if self.burst <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = Some(Self::key(addr));
+        if !buckets.contains_key(&key) && buckets.len() >= self.max_addresses {
+            // Forget addresses whose budget is whole again; if none is, share a bucket.
+            buckets.retain(|_, bucket| self.refilled(*bucket, now) < self.burst);
+            if buckets.len() >= self.max_addresses {
+                key = None;
+            }
+        }
+        let bucket = buckets.entry(key).or_insert((self.burst, now));
+        let tokens = self.refilled(*bucket, now);
+        if tokens >= 1.0 {
+            *bucket = (tokens - 1.0, now);
+            Ok(())
+        } else {
+            *bucket = (tokens, now);
+            Err(self.wait(tokens))
+        }
+    }
+
+    /// How many addresses are remembered (for tests of the bound).
+    pub fn tracked(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
 /// The RATE_LIMITED error.
 pub fn rate_limited(retry_after: Duration) -> ApiError {
     ApiError::new(
@@ -163,6 +273,32 @@ mod tests {
         assert_eq!(bearer_token("bearer  abc "), Some("abc"));
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer"), None);
+    }
+
+    #[test]
+    fn failures_are_throttled_per_address_and_memory_stays_bounded() {
+        let throttle = FailureThrottle::new(2, 1, 3);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(throttle.failed(a).is_ok());
+        assert!(throttle.failed(a).is_ok());
+        assert!(throttle.check(a).is_err());
+        let wait = throttle.failed(a).unwrap_err();
+        assert!(wait > Duration::from_secs(50), "{wait:?}");
+        // Another address has its own budget; one /64 is one address.
+        let b: IpAddr = "2001:db8::1".parse().unwrap();
+        let b2: IpAddr = "2001:db8::ffff:2".parse().unwrap();
+        assert!(throttle.failed(b).is_ok());
+        assert!(throttle.failed(b2).is_ok());
+        assert!(throttle.failed(b).is_err());
+        // Past the cap, new addresses share one bucket instead of growing the map.
+        for i in 0..100u8 {
+            let _ = throttle.failed(IpAddr::from([198, 51, 100, i]));
+        }
+        assert!(
+            throttle.tracked() <= 4,
+            "three addresses and the shared bucket"
+        );
+        assert!(throttle.check(IpAddr::from([198, 51, 100, 200])).is_err());
     }
 
     #[test]

@@ -39,11 +39,14 @@ pub enum ErrorCode {
     BadRequest,
     /// Something failed inside the service; the cause is in the log.
     InternalServerError,
+    /// The database is unreachable or did not answer in time; nothing was done. Answered with
+    /// HTTP 503 and Retry-After on every path; retry then (with the same idempotency key).
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -57,6 +60,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::BadRequest,
         ErrorCode::InternalServerError,
+        ErrorCode::ServiceUnavailable,
     ];
 
     /// The code as it appears in `extensions.code`.
@@ -75,6 +79,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
         }
     }
 
@@ -130,6 +135,16 @@ impl ApiError {
             cause: Some(cause.to_string()),
             ..ApiError::new(ErrorCode::InternalServerError, "internal server error")
         }
+    }
+
+    /// SERVICE_UNAVAILABLE: the database cannot be reached. The cause is logged here (inside
+    /// the request's span, which names the request id); the caller is told to retry.
+    pub fn unavailable(cause: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(cause = %cause, "database unavailable");
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the database is unavailable; nothing was done, retry shortly",
+        )
     }
 
     /// The error's code.
@@ -208,6 +223,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Domain(d) => ApiError::from(d),
+            e if e.is_unavailable() => ApiError::unavailable(&e),
             StoreError::Invalid { field, message } => ApiError {
                 field: Some(field.clone()),
                 ..ApiError::new(ErrorCode::BadRequest, format!("{field} {message}"))
@@ -219,6 +235,18 @@ impl From<StoreError> for ApiError {
                 },
                 None => ApiError::internal(&other),
             },
+        }
+    }
+}
+
+impl ApiError {
+    /// A store error shared by a DataLoader: unavailable stays unavailable, anything else is
+    /// internal.
+    pub fn from_shared(e: std::sync::Arc<StoreError>) -> ApiError {
+        if e.is_unavailable() {
+            ApiError::unavailable(&e)
+        } else {
+            ApiError::internal(&e)
         }
     }
 }

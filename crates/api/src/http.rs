@@ -17,7 +17,7 @@ use tracing::Instrument;
 use crate::auth::{self, Principal};
 use crate::error::{ApiError, ErrorCode};
 use crate::schema::{Loaders, RequestContext};
-use crate::{AppState, REQUEST_ID_HEADER};
+use crate::{AppState, ClientAddr, REQUEST_ID_HEADER};
 
 /// The media type of the GraphQL-over-HTTP specification.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -122,7 +122,7 @@ impl Rejection {
         self
     }
 
-    fn into_response(self, media: MediaType, request_id: Option<&str>) -> Response {
+    pub(crate) fn into_response(self, media: MediaType, request_id: Option<&str>) -> Response {
         let mut response = error_response(self.status, media, &self.errors, request_id);
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
@@ -233,32 +233,66 @@ fn count_aliases(doc: &ExecutableDocument) -> usize {
             .sum::<usize>()
 }
 
-/// Authenticates the request's bearer token and takes one request from the user's bucket.
-pub async fn authorise(
+/// The Retry-After header for a wait, in whole seconds (at least one).
+fn retry_after(wait: std::time::Duration) -> HeaderValue {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    HeaderValue::from_str(&secs.to_string()).unwrap_or(HeaderValue::from_static("1"))
+}
+
+/// The rejection of an authentication that did not succeed: 401 with WWW-Authenticate for a
+/// missing or unknown token (429 with Retry-After once the client address has spent its
+/// failure budget), 503 with Retry-After when the database is unavailable.
+pub(crate) fn auth_rejection(state: &AppState, client: ClientAddr, e: ApiError) -> Rejection {
+    match e.code() {
+        ErrorCode::Unauthenticated => match state.inner.failures.failed(client.0) {
+            Ok(()) => Rejection::new(StatusCode::UNAUTHORIZED, e)
+                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
+            Err(wait) => {
+                metrics::counter!("galley_auth_failures_throttled_total").increment(1);
+                Rejection::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ApiError::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "too many failed authentications from this address; retry after {} ms",
+                            wait.as_millis().max(1)
+                        ),
+                    ),
+                )
+                .with_header(header::RETRY_AFTER, retry_after(wait))
+            }
+        },
+        ErrorCode::ServiceUnavailable => Rejection::new(StatusCode::SERVICE_UNAVAILABLE, e)
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+        _ => Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// Authenticates the request's bearer token.
+pub(crate) async fn authenticate(
     state: &AppState,
+    client: ClientAddr,
     authorization: Option<&str>,
 ) -> Result<Principal, Rejection> {
     let token = authorization.and_then(auth::bearer_token);
-    let principal = match auth::authenticate(state.store(), token).await {
-        Ok(p) => p,
-        Err(e) => {
-            let status = if e.code() == ErrorCode::Unauthenticated {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            return Err(Rejection::new(status, e)
-                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
-        }
-    };
+    auth::authenticate(state.store(), token)
+        .await
+        .map_err(|e| auth_rejection(state, client, e))
+}
+
+/// Authenticates the request's bearer token and takes one request from the user's bucket.
+pub async fn authorise(
+    state: &AppState,
+    client: ClientAddr,
+    authorization: Option<&str>,
+) -> Result<Principal, Rejection> {
+    let principal = authenticate(state, client, authorization).await?;
     if let Err(wait) = state.inner.limiter.check(principal.id()) {
         metrics::counter!("galley_rate_limited_total").increment(1);
-        let secs = wait.as_secs().max(1).to_string();
-        let mut rejection = Rejection::new(StatusCode::TOO_MANY_REQUESTS, auth::rate_limited(wait));
-        if let Ok(v) = HeaderValue::from_str(&secs) {
-            rejection = rejection.with_header(header::RETRY_AFTER, v);
-        }
-        return Err(rejection);
+        return Err(
+            Rejection::new(StatusCode::TOO_MANY_REQUESTS, auth::rate_limited(wait))
+                .with_header(header::RETRY_AFTER, retry_after(wait)),
+        );
     }
     Ok(principal)
 }
@@ -266,6 +300,7 @@ pub async fn authorise(
 /// `GET /graphql`: queries only.
 pub async fn graphql_get(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
@@ -295,12 +330,22 @@ pub async fn graphql_get(
                 .into_response(media, request_id.as_deref())
         }
     };
-    run(state, Method::GET, &headers, request, media, request_id).await
+    run(
+        state,
+        client,
+        Method::GET,
+        &headers,
+        request,
+        media,
+        request_id,
+    )
+    .await
 }
 
 /// `POST /graphql`: a single JSON request.
 pub async fn graphql_post(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -368,7 +413,16 @@ pub async fn graphql_post(
             )
         }
     };
-    run(state, Method::POST, &headers, request, media, request_id).await
+    run(
+        state,
+        client,
+        Method::POST,
+        &headers,
+        request,
+        media,
+        request_id,
+    )
+    .await
 }
 
 fn not_acceptable() -> Response {
@@ -384,6 +438,7 @@ fn not_acceptable() -> Response {
 
 async fn run(
     state: AppState,
+    client: ClientAddr,
     method: Method,
     headers: &HeaderMap,
     request: async_graphql::Request,
@@ -406,7 +461,7 @@ async fn run(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = match authorise(&state, authorization).await {
+    let principal = match authorise(&state, client, authorization).await {
         Ok(p) => p,
         Err(r) => return r.into_response(media, rid),
     };
@@ -434,7 +489,17 @@ async fn run(
     );
     let start = Instant::now();
     let response = state.schema().execute(request).instrument(span).await;
-    let (status, body, outcome) = shape_response(response, media, rid);
+    let (mut status, body, outcome) = shape_response(response, media, rid);
+    // The database is unavailable: the one answer for every path is 503 with Retry-After,
+    // whatever the media type (nothing was done, the client should retry).
+    let unavailable = body["errors"].as_array().is_some_and(|errors| {
+        errors.iter().any(|e| {
+            e["extensions"]["code"].as_str() == Some(ErrorCode::ServiceUnavailable.as_str())
+        })
+    });
+    if unavailable {
+        status = StatusCode::SERVICE_UNAVAILABLE;
+    }
     let labels = [
         ("type", kind.to_owned()),
         ("field", state.field_label(&root_field)),
@@ -448,6 +513,11 @@ async fn run(
         header::CONTENT_TYPE,
         HeaderValue::from_static(media.as_str()),
     );
+    if unavailable {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }
 

@@ -17,11 +17,13 @@ pub mod scheduler;
 pub mod schema;
 mod ws;
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -68,6 +70,22 @@ pub struct ApiLimits {
     /// Whether /metrics answers without a token (for a scraper on a private network). Off by
     /// default: only /healthz and /readyz are public.
     pub public_metrics: bool,
+    /// Most WebSocket connections open at once, those still waiting for connection_init
+    /// included; an upgrade over it is answered 503 with Retry-After.
+    pub max_websockets: usize,
+    /// Most operations running on one WebSocket connection; a `subscribe` over it gets an
+    /// `error` message (BAD_REQUEST) and the connection stays open.
+    pub max_subscriptions_per_connection: usize,
+    /// Failed authentications one client address may make at once before it is answered 429
+    /// (RATE_LIMITED, Retry-After); 0 turns the throttle off.
+    pub auth_failure_burst: u32,
+    /// Failed authentications per minute an address earns back.
+    pub auth_failures_per_minute: u32,
+    /// Most client addresses whose failures are remembered; addresses beyond it share one
+    /// budget.
+    pub auth_failure_max_addresses: usize,
+    /// How long /readyz waits for the database before answering 503.
+    pub ready_timeout: Duration,
 }
 
 impl Default for ApiLimits {
@@ -85,6 +103,12 @@ impl Default for ApiLimits {
             rate_limit_burst: 200,
             ws_init_timeout: Duration::from_secs(10),
             public_metrics: false,
+            max_websockets: 1024,
+            max_subscriptions_per_connection: 100,
+            auth_failure_burst: 30,
+            auth_failures_per_minute: 60,
+            auth_failure_max_addresses: 10_000,
+            ready_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -100,6 +124,10 @@ struct Inner {
     schema: GalleySchema,
     limits: ApiLimits,
     limiter: auth::RateLimiter,
+    /// Failed authentications per client address.
+    failures: auth::FailureThrottle,
+    /// One permit per open WebSocket connection, up to `max_websockets`.
+    ws_slots: Arc<tokio::sync::Semaphore>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Flips to `true` when the server shuts down, so WebSocket connections (which outlive
     /// the HTTP server's own graceful shutdown) can complete their subscriptions and close.
@@ -138,6 +166,12 @@ impl AppState {
                     limits.rate_limit_per_second,
                     limits.rate_limit_burst,
                 ),
+                failures: auth::FailureThrottle::new(
+                    limits.auth_failure_burst,
+                    limits.auth_failures_per_minute,
+                    limits.auth_failure_max_addresses,
+                ),
+                ws_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_websockets.max(1))),
                 metrics: metrics::prometheus_handle(),
                 store,
                 limits,
@@ -176,6 +210,25 @@ impl AppState {
     /// How many WebSocket connections are open.
     pub fn open_websockets(&self) -> usize {
         Arc::strong_count(&self.inner.ws_connections) - 1
+    }
+}
+
+/// The address of the client a request came from. The server's connection loop puts it in
+/// every request's extensions; a router used without it (in-process tests) sees the
+/// unspecified address. Forwarded-for headers are not trusted: behind a proxy every client
+/// shares the proxy's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ClientAddr>()
+            .copied()
+            .unwrap_or(ClientAddr(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
     }
 }
 
@@ -256,35 +309,40 @@ async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
-/// Readiness: the database answers and every migration is applied.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store().ready().await {
-        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned())
-        }
-    }
+/// Readiness: the database answers, within `ready_timeout`, and every migration is applied.
+/// A load balancer must be able to route away from a replica whose database is partitioned,
+/// so this never waits longer than its own deadline.
+async fn readyz(State(state): State<AppState>) -> axum::response::Response {
+    let deadline = state.limits().ready_timeout;
+    let why = match tokio::time::timeout(deadline, state.store().ready()).await {
+        Ok(Ok(())) => return (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!(
+            "the database did not answer within {} ms",
+            deadline.as_millis()
+        ),
+    };
+    tracing::warn!(error = %why, "not ready");
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// Prometheus metrics, with the log head sampled at scrape time. Needs a valid token (any
 /// role) unless `public_metrics` is set.
 async fn metrics_endpoint(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
     if !state.limits().public_metrics {
-        let token = headers
+        let authorization = headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(auth::bearer_token);
-        if let Err(e) = auth::authenticate(state.store(), token).await {
-            let status = if e.code() == ErrorCode::Unauthenticated {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            return http::error_response(status, http::MediaType::Json, &[e], None);
+            .and_then(|v| v.to_str().ok());
+        if let Err(rejection) = http::authenticate(&state, client, authorization).await {
+            return rejection.into_response(http::MediaType::Json, None);
         }
     }
     if let Ok(head) = state.store().head().await {

@@ -3,9 +3,22 @@
 //! 1002 or 1011 where the protocol asks for 4400, 4401, 4403 and 4408, and replaces a
 //! subscription on a duplicate id instead of closing with 4409).
 //!
-//! Close codes: 4400 invalid message, 4401 subscribe before connection_ack, 4403 bad token,
-//! 4408 no connection_init in time, 4409 duplicate subscription id, 4429 second
-//! connection_init; 1001 when the server shuts down.
+//! Close codes: 4400 invalid message, 4401 subscribe before connection_ack, 4403 bad token
+//! (also when the token is revoked while the connection is open), 4408 no connection_init in
+//! time, 4409 duplicate subscription id, 4429 second connection_init; 1001 when the server
+//! shuts down; 1013 (try again later) when the database cannot be asked about the token.
+//!
+//! Limits: an upgrade past `max_websockets` open connections (those waiting for
+//! connection_init included) is answered 503 with Retry-After, and one from an address that
+//! spent its failed-authentication budget 429; a `subscribe` past
+//! `max_subscriptions_per_connection` running operations gets an `error` message with code
+//! BAD_REQUEST, and the connection stays open. A socket's read and write buffers start small
+//! (tungstenite's default is 128 KiB each), so a socket that never sends connection_init
+//! costs a few KiB for its init timeout.
+//!
+//! Revocation: once acknowledged, the connection looks its token up again whenever the store
+//! says a revocation may have happened (at once on every replica on PostgreSQL) and every
+//! token cache window, so a revoked token's subscriptions end with 4403 within that window.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +26,7 @@ use std::sync::Arc;
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -21,19 +34,63 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::auth::{self, Principal};
-use crate::error::ErrorCode;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::{decorate_error, prepare, MediaType};
 use crate::schema::{Loaders, RequestContext};
-use crate::{AppState, REQUEST_ID_HEADER};
+use crate::{AppState, ClientAddr, REQUEST_ID_HEADER};
 
 const PROTOCOL: &str = "graphql-transport-ws";
+
+/// The starting size of a socket's read and write buffers (they grow for larger messages).
+const SOCKET_BUFFER: usize = 4 * 1024;
 
 /// `GET /graphql/ws`: upgrades to graphql-transport-ws.
 pub async fn upgrade(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if let Err(wait) = state.inner.failures.check(client.0) {
+        let error = ApiError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "too many failed authentications from this address; retry after {} ms",
+                wait.as_millis().max(1)
+            ),
+        );
+        let mut response = crate::http::error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            MediaType::Json,
+            &[error],
+            None,
+        );
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
+    let Ok(slot) = state.inner.ws_slots.clone().try_acquire_owned() else {
+        metrics::counter!("galley_websockets_refused_total").increment(1);
+        let error = ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            format!(
+                "too many WebSocket connections (at most {}); retry shortly",
+                state.limits().max_websockets
+            ),
+        );
+        let mut response = crate::http::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            MediaType::Json,
+            &[error],
+            None,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
     let request_id = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -44,8 +101,10 @@ pub async fn upgrade(
     );
     ws.protocols([PROTOCOL])
         .max_message_size(state.limits().body_limit_bytes)
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
         .on_upgrade(move |socket| {
-            Connection::new(state, request_id)
+            Connection::new(state, request_id, client, slot)
                 .run(socket)
                 .instrument(span)
         })
@@ -95,12 +154,21 @@ struct Connection {
     /// operation the client completed is not mistaken for one that reused its id.
     operations: HashMap<String, (u64, tokio::task::AbortHandle)>,
     generation: u64,
+    /// The client's address, charged for a failed connection_init.
+    client: ClientAddr,
     /// Held while the connection is open; shutdown waits for these to be dropped.
     _open: Arc<()>,
+    /// This connection's place under `max_websockets`.
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Connection {
-    fn new(state: AppState, request_id: Option<String>) -> Connection {
+    fn new(
+        state: AppState,
+        request_id: Option<String>,
+        client: ClientAddr,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Connection {
         let open = state.inner.ws_connections.clone();
         Connection {
             state,
@@ -110,7 +178,27 @@ impl Connection {
             token: None,
             operations: HashMap::new(),
             generation: 0,
+            client,
             _open: open,
+            _slot: slot,
+        }
+    }
+
+    /// Looks the token up again; a close when it no longer names a user. A database that
+    /// cannot be asked keeps the connection: running operations were authorised, and every
+    /// new one is checked again anyway.
+    async fn recheck(&mut self) -> Option<Close> {
+        self.principal.as_ref()?;
+        match auth::authenticate(self.state.store(), self.token.as_deref()).await {
+            Ok(principal) => {
+                self.principal = Some(principal);
+                None
+            }
+            Err(e) if e.code() == ErrorCode::Unauthenticated => {
+                tracing::info!("token revoked; closing its WebSocket");
+                Some(Close(4403, "Forbidden".into()))
+            }
+            Err(_) => None,
         }
     }
 
@@ -120,10 +208,33 @@ impl Connection {
         let init_deadline = tokio::time::sleep(self.state.limits().ws_init_timeout);
         tokio::pin!(init_deadline);
         let mut shutdown = self.state.inner.shutdown.clone();
+        let mut revocations = self.state.store().token_revocations();
+        // Every token cache window the lookup reaches the database again, which is how a
+        // revocation by another process on SQLite is seen.
+        let window = self
+            .state
+            .store()
+            .token_cache_ttl()
+            .max(std::time::Duration::from_millis(500));
+        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + window, window);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let close = loop {
             tokio::select! {
                 _ = &mut init_deadline, if !self.init_received => {
                     break Some(Close(4408, "Connection initialisation timeout".into()));
+                }
+                changed = revocations.changed(), if self.principal.is_some() => {
+                    if changed.is_err() {
+                        continue;
+                    }
+                    if let Some(close) = self.recheck().await {
+                        break Some(close);
+                    }
+                }
+                _ = recheck.tick(), if self.principal.is_some() => {
+                    if let Some(close) = self.recheck().await {
+                        break Some(close);
+                    }
                 }
                 _ = crate::stopped(&mut shutdown) => {
                     for id in self.operations.keys() {
@@ -225,7 +336,13 @@ impl Connection {
                         Ok(Some(json!({"type": "connection_ack"})))
                     }
                     Err(e) if e.code() == ErrorCode::Unauthenticated => {
+                        // Counted against the address; once its budget is spent the next
+                        // upgrade from it is answered 429.
+                        let _ = self.state.inner.failures.failed(self.client.0);
                         Err(Close(4403, "Forbidden".into()))
+                    }
+                    Err(e) if e.code() == ErrorCode::ServiceUnavailable => {
+                        Err(Close(1013, "database unavailable; retry".into()))
                     }
                     Err(_) => Err(Close(1011, "internal server error".into())),
                 }
@@ -251,11 +368,26 @@ impl Connection {
                 if self.operations.contains_key(&id) {
                     return Err(Close(4409, format!("Subscriber for {id} already exists")));
                 }
+                let max = self.state.limits().max_subscriptions_per_connection;
+                if self.operations.len() >= max {
+                    let error = ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("at most {max} operations may run on one connection"),
+                    );
+                    return Ok(Some(json!({
+                        "type": "error",
+                        "id": id,
+                        "payload": [error.to_json(self.request_id.as_deref())],
+                    })));
+                }
                 let principal =
                     match auth::authenticate(self.state.store(), self.token.as_deref()).await {
                         Ok(principal) => principal,
                         Err(e) if e.code() == ErrorCode::Unauthenticated => {
                             return Err(Close(4403, "Forbidden".into()));
+                        }
+                        Err(e) if e.code() == ErrorCode::ServiceUnavailable => {
+                            return Err(Close(1013, "database unavailable; retry".into()));
                         }
                         Err(_) => return Err(Close(1011, "internal server error".into())),
                     };

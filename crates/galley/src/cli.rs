@@ -141,6 +141,12 @@ async fn connect(global: &GlobalArgs, migrate: bool) -> anyhow::Result<Store> {
         url: global.database_url.clone(),
         max_connections: global.database_max_connections.min(4),
         migrate,
+        statement_timeout: std::time::Duration::from_millis(
+            global.database_statement_timeout_ms.max(1),
+        ),
+        acquire_timeout: std::time::Duration::from_millis(
+            global.database_acquire_timeout_ms.max(1),
+        ),
         ..StoreOptions::default()
     })
     .await

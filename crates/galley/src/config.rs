@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use galley_api::ApiLimits;
 
+use crate::connections::ConnectionLimits;
+
 /// Galley: an event-sourced editorial workflow service.
 #[derive(Debug, Parser)]
 #[command(name = "galley", version, about)]
@@ -41,6 +43,25 @@ pub struct GlobalArgs {
         global = true
     )]
     pub database_max_connections: u32,
+    /// Longest any one database call (statement, begin, commit) may take, in milliseconds;
+    /// past it the call fails and the API answers 503 SERVICE_UNAVAILABLE. PostgreSQL also
+    /// enforces it as statement_timeout.
+    #[arg(
+        long,
+        env = "GALLEY_DATABASE_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub database_statement_timeout_ms: u64,
+    /// Longest a request waits for a pool connection, opening a new one included (the
+    /// connect timeout), in milliseconds.
+    #[arg(
+        long,
+        env = "GALLEY_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub database_acquire_timeout_ms: u64,
     /// Log format.
     #[arg(long, env = "GALLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -198,6 +219,67 @@ pub struct ServeArgs {
     #[arg(long, env = "GALLEY_IDEMPOTENCY_RETENTION_SECS", default_value_t = 86_400,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub idempotency_retention_secs: u64,
+    /// Seconds a request's head may take to arrive once the server waits for one (on a new
+    /// connection and between keep-alive requests); then the connection is closed.
+    #[arg(long, env = "GALLEY_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds an HTTP connection may stay idle after a response before it is closed.
+    #[arg(long, env = "GALLEY_KEEP_ALIVE_TIMEOUT_SECS", default_value_t = 5)]
+    pub keep_alive_timeout_secs: u64,
+    /// Most HTTP connections open at once (0: derived from the open-file limit). At the cap
+    /// the idlest connection is closed to make room; if none is idle the new one is answered
+    /// 503 with Retry-After.
+    #[arg(long, env = "GALLEY_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+    /// Most WebSocket connections open at once, those waiting for connection_init included
+    /// (0: derived from the open-file limit); an upgrade over it is answered 503.
+    #[arg(long, env = "GALLEY_MAX_WEBSOCKETS", default_value_t = 0)]
+    pub max_websockets: usize,
+    /// Most operations running on one WebSocket connection; a subscribe over it gets an
+    /// error message (BAD_REQUEST).
+    #[arg(
+        long,
+        env = "GALLEY_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_subscriptions_per_connection: usize,
+    /// Failed authentications one client address may make at once before further failures
+    /// are answered 429 with Retry-After (0 disables the throttle). Valid tokens are never
+    /// throttled.
+    #[arg(long, env = "GALLEY_AUTH_FAILURE_BURST", default_value_t = 30)]
+    pub auth_failure_burst: u32,
+    /// Failed authentications per minute an address earns back.
+    #[arg(long, env = "GALLEY_AUTH_FAILURES_PER_MINUTE", default_value_t = 60)]
+    pub auth_failures_per_minute: u32,
+    /// Most client addresses whose failures are remembered (beyond it they share one budget).
+    #[arg(
+        long,
+        env = "GALLEY_AUTH_FAILURE_MAX_ADDRESSES",
+        default_value_t = 10_000
+    )]
+    pub auth_failure_max_addresses: usize,
+    /// Milliseconds /readyz waits for the database before answering 503.
+    #[arg(long, env = "GALLEY_READY_TIMEOUT_MS", default_value_t = 2_000)]
+    pub ready_timeout_ms: u64,
+}
+
+/// File descriptors kept out of the connection caps: the database pool, the SQLite files,
+/// the listener, logs.
+const RESERVED_FILES: u64 = 128;
+
+/// The open-file limit (soft), or `None` where it cannot be read.
+fn open_file_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+/// The default caps of HTTP and WebSocket connections: what the open-file limit allows (half
+/// each, after [`RESERVED_FILES`]), at most 4096 each. A server that accepted more sockets
+/// than it has descriptors would fail `accept` and stop answering /healthz.
+pub fn default_connection_caps() -> (usize, usize) {
+    let files = open_file_limit().unwrap_or(1024);
+    let each = (files.saturating_sub(RESERVED_FILES) / 2).clamp(16, 4096);
+    let each = usize::try_from(each).unwrap_or(4096);
+    (each, each)
 }
 
 /// Everything `spawn` needs to start a server. Tests build it with [`ServerConfig::new`] and
@@ -222,26 +304,44 @@ pub struct ServerConfig {
     pub token_cache_ttl: Duration,
     /// How long idempotency keys are remembered before they are pruned.
     pub idempotency_retention: Duration,
+    /// The deadline of every database call.
+    pub database_statement_timeout: Duration,
+    /// The longest wait for a pool connection (connecting included).
+    pub database_acquire_timeout: Duration,
+    /// The HTTP connection limits.
+    pub connections: ConnectionLimits,
 }
 
 impl ServerConfig {
     /// Defaults for a database, listening on a free port of 127.0.0.1.
     pub fn new(database_url: impl Into<String>) -> ServerConfig {
+        let (max_connections, max_websockets) = default_connection_caps();
         ServerConfig {
             database_url: database_url.into(),
             max_connections: 16,
             migrate: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            limits: ApiLimits::default(),
+            limits: ApiLimits {
+                max_websockets,
+                ..ApiLimits::default()
+            },
             scheduler_interval: Some(Duration::from_secs(1)),
             shutdown_grace: Duration::from_secs(10),
             token_cache_ttl: galley_storage::TOKEN_CACHE_TTL,
             idempotency_retention: galley_api::scheduler::IDEMPOTENCY_RETENTION,
+            database_statement_timeout: galley_storage::STATEMENT_TIMEOUT,
+            database_acquire_timeout: galley_storage::ACQUIRE_TIMEOUT,
+            connections: ConnectionLimits {
+                max_connections,
+                ..ConnectionLimits::default()
+            },
         }
     }
 
     /// The configuration `galley serve` runs with.
     pub fn from_args(global: &GlobalArgs, args: &ServeArgs) -> ServerConfig {
+        let (auto_connections, auto_websockets) = default_connection_caps();
+        let or_auto = |value: usize, auto: usize| if value == 0 { auto } else { value };
         ServerConfig {
             database_url: global.database_url.clone(),
             max_connections: global.database_max_connections,
@@ -260,12 +360,29 @@ impl ServerConfig {
                 rate_limit_burst: args.rate_limit_burst,
                 ws_init_timeout: Duration::from_secs(args.ws_init_timeout_secs),
                 public_metrics: args.public_metrics,
+                max_websockets: or_auto(args.max_websockets, auto_websockets),
+                max_subscriptions_per_connection: args.max_subscriptions_per_connection.max(1),
+                auth_failure_burst: args.auth_failure_burst,
+                auth_failures_per_minute: args.auth_failures_per_minute,
+                auth_failure_max_addresses: args.auth_failure_max_addresses,
+                ready_timeout: Duration::from_millis(args.ready_timeout_ms.max(1)),
             },
             scheduler_interval: (!args.no_scheduler)
                 .then(|| Duration::from_millis(args.scheduler_interval_ms.max(10))),
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             token_cache_ttl: Duration::from_secs(args.token_cache_secs),
             idempotency_retention: Duration::from_secs(args.idempotency_retention_secs),
+            database_statement_timeout: Duration::from_millis(
+                global.database_statement_timeout_ms.max(1),
+            ),
+            database_acquire_timeout: Duration::from_millis(
+                global.database_acquire_timeout_ms.max(1),
+            ),
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+                keep_alive_timeout: Duration::from_secs(args.keep_alive_timeout_secs.max(1)),
+                max_connections: or_auto(args.max_connections, auto_connections),
+            },
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod server;
 pub mod telemetry;
 pub mod users;

@@ -32,6 +32,8 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
         max_connections: config.max_connections,
         migrate: config.migrate,
         token_cache_ttl: config.token_cache_ttl,
+        statement_timeout: config.database_statement_timeout,
+        acquire_timeout: config.database_acquire_timeout,
         ..StoreOptions::default()
     })
     .await
@@ -48,14 +50,12 @@ pub async fn spawn_with_store(store: Store, config: ServerConfig) -> anyhow::Res
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());
-    let mut server_rx = rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_rx.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let server = tokio::spawn(crate::connections::serve(
+        listener,
+        app,
+        config.connections.clone(),
+        rx.clone(),
+    ));
     let pruner = tokio::spawn(galley_api::scheduler::prune_idempotency_keys(
         store.clone(),
         config.idempotency_retention,

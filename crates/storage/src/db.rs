@@ -28,8 +28,18 @@ pub(crate) static PG_MIGRATOR: sqlx::migrate::Migrator =
 pub(crate) static SQLITE_MIGRATOR: sqlx::migrate::Migrator =
     sqlx::migrate!("../../migrations/sqlite");
 
-/// How long a PostgreSQL statement may run before the server cancels it.
-const PG_STATEMENT_TIMEOUT: &str = "30s";
+/// Server-side TCP keepalive on PostgreSQL sessions (seconds idle, seconds between probes,
+/// probes) and `tcp_user_timeout` (milliseconds unacknowledged data may wait): a replica cut
+/// off mid-transaction loses its session, and with it the log head's row lock, within about
+/// 25 seconds instead of the kernel's two hours. sqlx 0.8 does not expose the client's socket,
+/// so the client side is covered by the deadline on every call (see [`Db::connect`]) and the
+/// listener's heartbeat (crate::feed).
+const PG_TCP_KEEPALIVES: [(&str, &str); 4] = [
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+    ("tcp_user_timeout", "25000"),
+];
 /// How long a PostgreSQL session may sit idle inside a transaction; a crashed or stuck writer
 /// must not hold the log head's row lock for longer.
 const PG_IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
@@ -39,9 +49,19 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A PostgreSQL connection idle at least this long is pinged before it is handed out.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 
-/// The connection pools of one store.
+/// The connection pools of one store, and the deadline every call on them runs under.
 #[derive(Debug, Clone)]
-pub(crate) enum Db {
+pub(crate) struct Db {
+    pools: Pools,
+    /// How long one database call (a statement, a begin, a commit) may take before it fails
+    /// with a timed-out I/O error, which the API answers as SERVICE_UNAVAILABLE. A partition
+    /// that holds packets and closes nothing would otherwise stall a call for minutes.
+    deadline: Duration,
+}
+
+/// The pools themselves.
+#[derive(Debug, Clone)]
+pub(crate) enum Pools {
     /// SQLite has one writer: `write` is a single-connection pool whose transactions start
     /// with `BEGIN IMMEDIATE`, so in-process writers queue on the pool and other processes on
     /// the database lock (with the busy timeout). Reads use `read`, which WAL lets run beside
@@ -56,18 +76,52 @@ pub(crate) enum Db {
     Postgres(PgPool),
 }
 
+/// The error a call that overran its deadline fails with.
+fn overran(deadline: Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "the database did not answer within the {} ms deadline",
+            deadline.as_millis()
+        ),
+    ))
+}
+
+/// Runs one database call under `deadline`.
+async fn within<T>(
+    deadline: Duration,
+    call: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(deadline, call)
+        .await
+        .unwrap_or_else(|_| Err(overran(deadline)))
+}
+
 impl Db {
+    /// Opens the pools. Every call runs under `options.statement_timeout`, on PostgreSQL
+    /// enforced by the server too (`statement_timeout`); a pool connection, connecting a new
+    /// one included, is waited for at most `options.acquire_timeout`.
     pub(crate) async fn connect(options: &StoreOptions) -> Result<Db, StoreError> {
+        let deadline = options.statement_timeout.max(Duration::from_millis(1));
+        let pools = Self::open(options).await?;
+        Ok(Db { pools, deadline })
+    }
+
+    async fn open(options: &StoreOptions) -> Result<Pools, StoreError> {
         let url = options.url.trim();
         let max = options.max_connections.max(1);
+        let acquire = options.acquire_timeout.max(Duration::from_millis(1));
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let connect = PgConnectOptions::from_str(url)?.options([
-                ("statement_timeout", PG_STATEMENT_TIMEOUT),
-                (
-                    "idle_in_transaction_session_timeout",
-                    PG_IDLE_IN_TRANSACTION_TIMEOUT,
-                ),
-            ]);
+            let statement_timeout = format!("{}ms", options.statement_timeout.as_millis().max(1));
+            let connect = PgConnectOptions::from_str(url)?
+                .options([
+                    ("statement_timeout", statement_timeout.as_str()),
+                    (
+                        "idle_in_transaction_session_timeout",
+                        PG_IDLE_IN_TRANSACTION_TIMEOUT,
+                    ),
+                ])
+                .options(PG_TCP_KEEPALIVES);
             let pool = PgPoolOptions::new()
                 // One connection is held by the LISTEN task; keep at least two for work.
                 .max_connections(max.max(3))
@@ -85,11 +139,11 @@ impl Db {
                     })
                 })
                 .min_connections(0)
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(acquire)
                 .idle_timeout(Duration::from_secs(600))
                 .connect_with(connect)
                 .await?;
-            Ok(Db::Postgres(pool))
+            Ok(Pools::Postgres(pool))
         } else if url.starts_with("sqlite:") {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
             let connect = SqliteConnectOptions::from_str(url)?
@@ -118,11 +172,11 @@ impl Db {
             } else {
                 SqlitePoolOptions::new()
                     .max_connections(max)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(acquire)
                     .connect_with(connect)
                     .await?
             };
-            Ok(Db::Sqlite { read, write })
+            Ok(Pools::Sqlite { read, write })
         } else {
             Err(StoreError::Invalid {
                 field: "url".to_owned(),
@@ -132,42 +186,59 @@ impl Db {
     }
 
     pub(crate) fn kind(&self) -> BackendKind {
-        match self {
-            Db::Sqlite { .. } => BackendKind::Sqlite,
-            Db::Postgres(_) => BackendKind::Postgres,
+        match &self.pools {
+            Pools::Sqlite { .. } => BackendKind::Sqlite,
+            Pools::Postgres(_) => BackendKind::Postgres,
         }
     }
 
+    /// The PostgreSQL pool, on PostgreSQL.
+    pub(crate) fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.pools {
+            Pools::Postgres(pool) => Some(pool),
+            Pools::Sqlite { .. } => None,
+        }
+    }
+
+    /// The deadline of one call.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
     pub(crate) fn migrator(&self) -> &'static sqlx::migrate::Migrator {
-        match self {
-            Db::Sqlite { .. } => &SQLITE_MIGRATOR,
-            Db::Postgres(_) => &PG_MIGRATOR,
+        match &self.pools {
+            Pools::Sqlite { .. } => &SQLITE_MIGRATOR,
+            Pools::Postgres(_) => &PG_MIGRATOR,
         }
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Db::Sqlite { write, .. } => SQLITE_MIGRATOR.run(write).await?,
-            Db::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
+        match &self.pools {
+            Pools::Sqlite { write, .. } => SQLITE_MIGRATOR.run(write).await?,
+            Pools::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
         }
         Ok(())
     }
 
     pub(crate) async fn close(&self) {
-        match self {
-            Db::Sqlite { read, write } => {
+        match &self.pools {
+            Pools::Sqlite { read, write } => {
                 read.close().await;
                 write.close().await;
             }
-            Db::Postgres(pool) => pool.close().await,
+            Pools::Postgres(pool) => pool.close().await,
         }
     }
 
     /// A connection for reads outside a transaction.
     pub(crate) fn reader(&self) -> Exec<'_> {
-        match self {
-            Db::Sqlite { read, .. } => Exec::SqlitePool(read),
-            Db::Postgres(pool) => Exec::PgPool(pool),
+        let on = match &self.pools {
+            Pools::Sqlite { read, .. } => On::SqlitePool(read),
+            Pools::Postgres(pool) => On::PgPool(pool),
+        };
+        Exec {
+            on,
+            deadline: self.deadline,
         }
     }
 
@@ -176,16 +247,24 @@ impl Db {
     /// that they commit in position order (see migrations/postgres/0001_event_log.sql).
     /// Returns the transaction and the committed head position.
     pub(crate) async fn begin_write(&self, lock_log: bool) -> Result<(Tx, u64), StoreError> {
-        let mut tx = match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) if lock_log => {
-                let (tx, head) = PgTx::begin_locked(pool).await?;
-                return Ok((Tx::PgLocked(tx), head));
+        let deadline = self.deadline;
+        let kind = match &self.pools {
+            Pools::Sqlite { write, .. } => {
+                TxKind::Sqlite(within(deadline, write.begin_with("BEGIN IMMEDIATE")).await?)
             }
-            Db::Postgres(pool) => Tx::Pg(pool.begin().await?),
+            Pools::Postgres(pool) if lock_log => {
+                let (tx, head) = PgTx::begin_locked(pool, deadline).await?;
+                let tx = Tx {
+                    kind: TxKind::PgLocked(tx),
+                    deadline,
+                };
+                return Ok((tx, head));
+            }
+            Pools::Postgres(pool) => TxKind::Pg(within(deadline, pool.begin()).await?),
         };
-        let sql = match (&tx, lock_log) {
-            (Tx::Pg(_), true) => "SELECT position FROM log_head FOR UPDATE",
+        let mut tx = Tx { kind, deadline };
+        let sql = match (&tx.kind, lock_log) {
+            (TxKind::Pg(_), true) => "SELECT position FROM log_head FOR UPDATE",
             _ => "SELECT position FROM log_head",
         };
         let row = tx.exec().fetch_one(sql, &[]).await?;
@@ -194,9 +273,18 @@ impl Db {
     }
 }
 
-/// An open write transaction.
+/// An open write transaction, whose every call runs under the store's deadline. A commit
+/// that overruns it is reported as failed although it may have committed: the caller was not
+/// told it succeeded, so nothing acknowledged is lost, and a retry with the same idempotency
+/// key finds the outcome.
 #[derive(Debug)]
-pub(crate) enum Tx {
+pub(crate) struct Tx {
+    kind: TxKind,
+    deadline: Duration,
+}
+
+#[derive(Debug)]
+enum TxKind {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
     Pg(sqlx::Transaction<'static, Postgres>),
     /// A PostgreSQL transaction holding the log lock (see [`PgTx`]).
@@ -205,30 +293,36 @@ pub(crate) enum Tx {
 
 impl Tx {
     pub(crate) fn exec(&mut self) -> Exec<'_> {
-        match self {
-            Tx::Sqlite(tx) => Exec::SqliteConn(tx),
-            Tx::Pg(tx) => Exec::PgConn(tx),
-            Tx::PgLocked(tx) => Exec::PgConn(&mut tx.conn),
+        let on = match &mut self.kind {
+            TxKind::Sqlite(tx) => On::SqliteConn(tx),
+            TxKind::Pg(tx) => On::PgConn(tx),
+            TxKind::PgLocked(tx) => On::PgConn(&mut tx.conn),
+        };
+        Exec {
+            on,
+            deadline: self.deadline,
         }
     }
 
     pub(crate) fn is_pg(&self) -> bool {
-        matches!(self, Tx::Pg(_) | Tx::PgLocked(_))
+        matches!(self.kind, TxKind::Pg(_) | TxKind::PgLocked(_))
     }
 
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await,
-            Tx::Pg(tx) => tx.commit().await,
-            Tx::PgLocked(tx) => tx.end("COMMIT").await,
+        let deadline = self.deadline;
+        match self.kind {
+            TxKind::Sqlite(tx) => within(deadline, tx.commit()).await,
+            TxKind::Pg(tx) => within(deadline, tx.commit()).await,
+            TxKind::PgLocked(tx) => within(deadline, tx.end("COMMIT")).await,
         }
     }
 
     pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx) => tx.rollback().await,
-            Tx::Pg(tx) => tx.rollback().await,
-            Tx::PgLocked(tx) => tx.end("ROLLBACK").await,
+        let deadline = self.deadline;
+        match self.kind {
+            TxKind::Sqlite(tx) => within(deadline, tx.rollback()).await,
+            TxKind::Pg(tx) => within(deadline, tx.rollback()).await,
+            TxKind::PgLocked(tx) => within(deadline, tx.end("ROLLBACK")).await,
         }
     }
 }
@@ -251,14 +345,17 @@ pub(crate) struct PgTx {
 impl PgTx {
     /// Both statements go as plain strings, which sqlx sends by the simple protocol (no
     /// arguments), the one that accepts several statements in one message.
-    async fn begin_locked(pool: &PgPool) -> Result<(PgTx, u64), StoreError> {
+    async fn begin_locked(pool: &PgPool, deadline: Duration) -> Result<(PgTx, u64), StoreError> {
         let mut tx = PgTx {
             conn: pool.acquire().await?,
             open: true,
         };
-        let row = sqlx::Executor::fetch_one(
-            &mut *tx.conn,
-            "BEGIN; SELECT position FROM log_head FOR UPDATE",
+        let row = within(
+            deadline,
+            sqlx::Executor::fetch_one(
+                &mut *tx.conn,
+                "BEGIN; SELECT position FROM log_head FOR UPDATE",
+            ),
         )
         .await?;
         let head: i64 = sqlx::Row::try_get(&row, "position")?;
@@ -280,9 +377,16 @@ impl Drop for PgTx {
     }
 }
 
-/// Something to run a statement on: a pool or a connection inside a transaction.
+/// Something to run a statement on, under the store's deadline.
 #[derive(Debug)]
-pub(crate) enum Exec<'a> {
+pub(crate) struct Exec<'a> {
+    on: On<'a>,
+    deadline: Duration,
+}
+
+/// A pool or a connection inside a transaction.
+#[derive(Debug)]
+enum On<'a> {
     SqlitePool(&'a SqlitePool),
     PgPool(&'a PgPool),
     SqliteConn(&'a mut SqliteConnection),
@@ -426,20 +530,20 @@ macro_rules! bind_array {
 
 macro_rules! on_exec {
     ($exec:expr, $sql:expr, $args:expr, $method:ident, $wrap:expr) => {
-        match $exec {
-            Exec::SqlitePool(p) => bind_all!(sqlite, sqlx::query::<Sqlite>($sql), $args)
+        match &mut $exec.on {
+            On::SqlitePool(p) => bind_all!(sqlite, sqlx::query::<Sqlite>($sql), $args)
                 .$method(*p)
                 .await
                 .map($wrap(Row::Sqlite)),
-            Exec::SqliteConn(c) => bind_all!(sqlite, sqlx::query::<Sqlite>($sql), $args)
+            On::SqliteConn(c) => bind_all!(sqlite, sqlx::query::<Sqlite>($sql), $args)
                 .$method(&mut **c)
                 .await
                 .map($wrap(Row::Sqlite)),
-            Exec::PgPool(p) => bind_all!(pg, sqlx::query::<Postgres>($sql), $args)
+            On::PgPool(p) => bind_all!(pg, sqlx::query::<Postgres>($sql), $args)
                 .$method(*p)
                 .await
                 .map($wrap(Row::Pg)),
-            Exec::PgConn(c) => bind_all!(pg, sqlx::query::<Postgres>($sql), $args)
+            On::PgConn(c) => bind_all!(pg, sqlx::query::<Postgres>($sql), $args)
                 .$method(&mut **c)
                 .await
                 .map($wrap(Row::Pg)),
@@ -460,26 +564,35 @@ fn maybe<R>(f: fn(R) -> Row) -> impl FnOnce(Option<R>) -> Option<Row> {
 }
 
 impl Exec<'_> {
+    /// Whether this runs on PostgreSQL.
+    pub(crate) fn is_pg(&self) -> bool {
+        matches!(self.on, On::PgPool(_) | On::PgConn(_))
+    }
+
     /// Runs a statement and returns the number of rows it affected.
     pub(crate) async fn execute(&mut self, sql: &str, args: &[Arg]) -> Result<u64, sqlx::Error> {
-        match self {
-            Exec::SqlitePool(p) => bind_all!(sqlite, sqlx::query::<Sqlite>(sql), args)
-                .execute(*p)
-                .await
-                .map(|r| r.rows_affected()),
-            Exec::SqliteConn(c) => bind_all!(sqlite, sqlx::query::<Sqlite>(sql), args)
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()),
-            Exec::PgPool(p) => bind_all!(pg, sqlx::query::<Postgres>(sql), args)
-                .execute(*p)
-                .await
-                .map(|r| r.rows_affected()),
-            Exec::PgConn(c) => bind_all!(pg, sqlx::query::<Postgres>(sql), args)
-                .execute(&mut **c)
-                .await
-                .map(|r| r.rows_affected()),
-        }
+        let deadline = self.deadline;
+        within(deadline, async {
+            match &mut self.on {
+                On::SqlitePool(p) => bind_all!(sqlite, sqlx::query::<Sqlite>(sql), args)
+                    .execute(*p)
+                    .await
+                    .map(|r| r.rows_affected()),
+                On::SqliteConn(c) => bind_all!(sqlite, sqlx::query::<Sqlite>(sql), args)
+                    .execute(&mut **c)
+                    .await
+                    .map(|r| r.rows_affected()),
+                On::PgPool(p) => bind_all!(pg, sqlx::query::<Postgres>(sql), args)
+                    .execute(*p)
+                    .await
+                    .map(|r| r.rows_affected()),
+                On::PgConn(c) => bind_all!(pg, sqlx::query::<Postgres>(sql), args)
+                    .execute(&mut **c)
+                    .await
+                    .map(|r| r.rows_affected()),
+            }
+        })
+        .await
     }
 
     pub(crate) async fn fetch_all(
@@ -487,11 +600,19 @@ impl Exec<'_> {
         sql: &str,
         args: &[Arg],
     ) -> Result<Vec<Row>, sqlx::Error> {
-        on_exec!(self, sql, args, fetch_all, each)
+        let deadline = self.deadline;
+        within(deadline, async {
+            on_exec!(self, sql, args, fetch_all, each)
+        })
+        .await
     }
 
     pub(crate) async fn fetch_one(&mut self, sql: &str, args: &[Arg]) -> Result<Row, sqlx::Error> {
-        on_exec!(self, sql, args, fetch_one, one)
+        let deadline = self.deadline;
+        within(deadline, async {
+            on_exec!(self, sql, args, fetch_one, one)
+        })
+        .await
     }
 
     pub(crate) async fn fetch_optional(
@@ -499,7 +620,11 @@ impl Exec<'_> {
         sql: &str,
         args: &[Arg],
     ) -> Result<Option<Row>, sqlx::Error> {
-        on_exec!(self, sql, args, fetch_optional, maybe)
+        let deadline = self.deadline;
+        within(deadline, async {
+            on_exec!(self, sql, args, fetch_optional, maybe)
+        })
+        .await
     }
 }
 

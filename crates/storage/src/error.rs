@@ -40,8 +40,9 @@ pub enum StoreError {
     /// Stored data could not be read back (an unknown event type, a bad row).
     #[error("corrupt data: {0}")]
     Corrupt(String),
-    /// The database failed.
-    #[error("database error: {0}")]
+    /// The database failed. The message names the cause in plain words (a lost connection,
+    /// a deadline, a pool with no free connection), for the log.
+    #[error("database error: {}", describe(.0))]
     Backend(#[from] sqlx::Error),
     /// Migrations failed.
     #[error("migration error: {0}")]
@@ -54,7 +55,72 @@ impl From<galley_domain::UpcastError> for StoreError {
     }
 }
 
+/// A database error in words an operator can act on. sqlx's own messages for a dropped
+/// connection ("encountered unexpected or invalid data", "error communicating with database")
+/// do not say what happened.
+fn describe(e: &sqlx::Error) -> String {
+    use std::io::ErrorKind;
+    match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            ErrorKind::TimedOut => format!("no answer from the database in time ({io})"),
+            ErrorKind::UnexpectedEof
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::InvalidData
+            | ErrorKind::NotConnected => {
+                format!("the connection to the database was lost ({io})")
+            }
+            ErrorKind::ConnectionRefused => format!("the database refused the connection ({io})"),
+            _ => format!("cannot reach the database ({io})"),
+        },
+        sqlx::Error::PoolTimedOut => "no database connection could be had within the acquire \
+             timeout (the database is unreachable, or every connection is busy)"
+            .to_owned(),
+        sqlx::Error::PoolClosed => "the connection pool is closed (shutting down)".to_owned(),
+        sqlx::Error::Protocol(m) => {
+            format!("the connection to the database was lost (unexpected data: {m})")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Whether a database error means the database cannot be reached or did not answer in time,
+/// as opposed to a statement it refused: the caller may retry once it is back.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite: busy or locked past the busy timeout (5, 6 and their extended codes).
+                code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            } else {
+                // PostgreSQL: connection exceptions (08…), shutting down or not accepting
+                // connections (57P0…), statement_timeout (57014), too many connections.
+                code.starts_with("08")
+                    || code.starts_with("57P0")
+                    || code == "57014"
+                    || code == "53300"
+            }
+        }
+        _ => false,
+    }
+}
+
 impl StoreError {
+    /// Whether the database is unreachable or did not answer within its deadline: a lost or
+    /// stalled connection, no pool connection in time. Nothing was acknowledged; the caller
+    /// may retry (the API answers SERVICE_UNAVAILABLE with Retry-After).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Backend(e) if unavailable(e))
+    }
+
     /// The stable API error code, or `None` for internal errors the API must mask.
     pub fn code(&self) -> Option<&'static str> {
         match self {
@@ -64,6 +130,7 @@ impl StoreError {
             StoreError::SlugTaken { .. } => Some("SLUG_TAKEN"),
             StoreError::IdempotencyKeyReused => Some("IDEMPOTENCY_KEY_REUSED"),
             StoreError::Invalid { .. } => Some("BAD_REQUEST"),
+            e if e.is_unavailable() => Some("SERVICE_UNAVAILABLE"),
             StoreError::Corrupt(_) | StoreError::Backend(_) | StoreError::Migrate(_) => None,
         }
     }
@@ -75,5 +142,37 @@ impl StoreError {
             | StoreError::Domain(DomainError::Conflict { current, .. }) => Some(*current),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> StoreError {
+        StoreError::Backend(sqlx::Error::Io(std::io::Error::from(kind)))
+    }
+
+    #[test]
+    fn a_lost_connection_is_named_as_one_and_is_unavailable() {
+        for kind in [
+            std::io::ErrorKind::UnexpectedEof,
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::InvalidData,
+        ] {
+            let e = io(kind);
+            assert!(e.is_unavailable());
+            assert_eq!(e.code(), Some("SERVICE_UNAVAILABLE"));
+            assert!(
+                e.to_string()
+                    .contains("the connection to the database was lost"),
+                "{e}"
+            );
+        }
+        let pool = StoreError::Backend(sqlx::Error::PoolTimedOut);
+        assert!(pool.is_unavailable());
+        assert!(pool.to_string().contains("acquire timeout"), "{pool}");
+        assert!(!StoreError::Backend(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
     }
 }

@@ -81,8 +81,18 @@ fn missed(inner: &crate::store::Inner) {
     inner.tokens.clear();
 }
 
+/// How long the listener waits for a notification before it checks that its connection still
+/// answers. A network partition holds packets and closes nothing, so without this check a
+/// listener would wait for ever on a dead connection while appends and revocations go unheard.
+const LISTENER_HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// The PostgreSQL listener: forwards notifications to the doorbell until the pool closes.
-pub(crate) async fn listen_postgres(pool: PgPool, feed: std::sync::Weak<crate::store::Inner>) {
+/// `deadline` bounds each of its own statements (LISTEN, the heartbeat).
+pub(crate) async fn listen_postgres(
+    pool: PgPool,
+    feed: std::sync::Weak<crate::store::Inner>,
+    deadline: Duration,
+) {
     loop {
         if pool.is_closed() {
             return;
@@ -95,9 +105,14 @@ pub(crate) async fn listen_postgres(pool: PgPool, feed: std::sync::Weak<crate::s
                 continue;
             }
         };
-        if let Err(e) = listener
-            .listen_all([NOTIFY_CHANNEL, crate::users::TOKENS_CHANNEL])
-            .await
+        let listening = tokio::time::timeout(
+            deadline,
+            listener.listen_all([NOTIFY_CHANNEL, crate::users::TOKENS_CHANNEL]),
+        )
+        .await;
+        if let Err(e) = listening
+            .map_err(|_| "no answer in time".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()))
         {
             tracing::warn!(error = %e, "feed listener cannot LISTEN; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -107,7 +122,24 @@ pub(crate) async fn listen_postgres(pool: PgPool, feed: std::sync::Weak<crate::s
         missed(&inner);
         drop(inner);
         loop {
-            let received = listener.try_recv().await;
+            let received = match tokio::time::timeout(LISTENER_HEARTBEAT, listener.try_recv()).await
+            {
+                Ok(received) => received,
+                Err(_) => {
+                    let ping = tokio::time::timeout(
+                        deadline,
+                        sqlx::Executor::execute(&mut listener, "SELECT 1"),
+                    )
+                    .await;
+                    if matches!(ping, Ok(Ok(_))) {
+                        continue;
+                    }
+                    tracing::warn!("feed listener's connection does not answer; reconnecting");
+                    let Some(inner) = feed.upgrade() else { return };
+                    missed(&inner);
+                    break;
+                }
+            };
             let Some(inner) = feed.upgrade() else { return };
             match received {
                 Ok(Some(notification))

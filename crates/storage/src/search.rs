@@ -163,7 +163,7 @@ pub(crate) async fn dump(tx: &mut Tx) -> Result<Vec<(uuid::Uuid, String)>, Store
 pub(crate) fn hits_cte(exec: &Exec<'_>, args: &mut Vec<Arg>, terms: &[String]) -> String {
     // Terms are folded to [a-z0-9]+, so they need no escaping in either query language; they
     // are still bound as a parameter, never spliced into the SQL.
-    if matches!(exec, Exec::PgPool(_) | Exec::PgConn(_)) {
+    if exec.is_pg() {
         args.push(Arg::from(terms.join(" & ")));
         let p = format!("${}", args.len());
         format!(

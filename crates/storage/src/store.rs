@@ -25,6 +25,11 @@ use crate::{project, read};
 /// How many imported events are written per set-based flush.
 const IMPORT_PAGE: u64 = 2_000;
 
+/// The default deadline of one database call.
+pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The default wait for a pool connection.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Connection settings.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -42,6 +47,13 @@ pub struct StoreOptions {
     /// through any process, empties the cache at once; on SQLite another process's
     /// revocation takes effect within this time (see [`crate::users`]).
     pub token_cache_ttl: std::time::Duration,
+    /// The deadline of every database call (a statement, a begin, a commit): one that
+    /// overruns it fails as unavailable ([`StoreError::is_unavailable`]), so a stalled
+    /// connection never holds a request, the writer or readiness for longer. PostgreSQL also
+    /// enforces it as `statement_timeout`.
+    pub statement_timeout: std::time::Duration,
+    /// How long to wait for a pool connection, opening a new one included.
+    pub acquire_timeout: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -54,6 +66,8 @@ impl Default for StoreOptions {
             migrate: true,
             max_batch: crate::group::DEFAULT_MAX_BATCH,
             token_cache_ttl: crate::users::TOKEN_CACHE_TTL,
+            statement_timeout: STATEMENT_TIMEOUT,
+            acquire_timeout: ACQUIRE_TIMEOUT,
         }
     }
 }
@@ -206,10 +220,11 @@ impl Store {
             tokens: crate::users::TokenCache::new(options.token_cache_ttl),
         });
         crate::group::Writer::start(&inner);
-        if let Db::Postgres(pool) = &inner.db {
+        if let Some(pool) = inner.db.pg_pool() {
             let task = tokio::spawn(crate::feed::listen_postgres(
                 pool.clone(),
                 Arc::downgrade(&inner),
+                inner.db.deadline(),
             ));
             *inner.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         }
@@ -439,6 +454,20 @@ impl Store {
         token_hash: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
         self.user_by_token_hash_impl(token_hash).await
+    }
+
+    /// Changes whenever token lookups may have been revoked: a revocation through this store,
+    /// on PostgreSQL one through any process, or a reconnection of the listener (when one may
+    /// have been missed). Holders of a long-lived credential (a WebSocket connection) look
+    /// their token up again when it changes; on SQLite, another process's revocation is seen
+    /// by looking up again every [`Store::token_cache_ttl`].
+    pub fn token_revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.tokens.revocations()
+    }
+
+    /// How long a successful token lookup is reused.
+    pub fn token_cache_ttl(&self) -> std::time::Duration {
+        self.inner.tokens.ttl()
     }
 
     /// Users by id (for resolving actors and reviewers).

@@ -38,6 +38,9 @@ pub(crate) const TOKENS_CHANNEL: &str = "galley_tokens";
 pub(crate) struct TokenCache {
     ttl: Duration,
     state: Mutex<CacheState>,
+    /// Bumped with every [`TokenCache::clear`], so that long-lived holders of a token (open
+    /// WebSocket connections) check it again at once when a revocation may have happened.
+    revocations: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +56,7 @@ impl TokenCache {
         TokenCache {
             ttl,
             state: Mutex::new(CacheState::default()),
+            revocations: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -90,6 +94,18 @@ impl TokenCache {
         let mut state = self.lock();
         state.generation += 1;
         state.entries.clear();
+        let generation = state.generation;
+        drop(state);
+        self.revocations.send_replace(generation);
+    }
+
+    /// How long a lookup is reused.
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub(crate) fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
     }
 }
 

@@ -176,7 +176,7 @@ impl OverduePublication {
             .articles
             .load_one(self.0.article_id)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(ApiError::from_shared)?
             .map(Article))
     }
     /// Its headline.

@@ -173,7 +173,7 @@ pub(crate) async fn load_users(ctx: &Context<'_>, ids: &[UserId]) -> ApiResult<V
         .users
         .load_many(ids.iter().copied())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from_shared)?;
     Ok(ids
         .iter()
         .filter_map(|id| found.get(id).cloned().map(User))
@@ -190,7 +190,7 @@ pub(crate) async fn load_user(ctx: &Context<'_>, id: UserId) -> ApiResult<Option
         .users
         .load_one(id)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::from_shared)?
         .map(User))
 }
 
@@ -416,7 +416,7 @@ impl Event {
             .articles
             .load_one(self.0.article_id)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(ApiError::from_shared)?
             .map(Article))
     }
 }
