@@ -501,7 +501,9 @@ async fn a_database_failure_is_an_internal_server_error_with_a_masked_message_an
         .await;
     assert_internal(&reply, "req-internal-1");
 
-    // The pool is closed under the server: even authentication cannot reach the database.
+    // The pool is closed under the server: even authentication cannot reach the database,
+    // which is answered the one way a database outage is (503, Retry-After,
+    // SERVICE_UNAVAILABLE; see outage.rs), never as a 500.
     server.store().close().await;
     let reply = staff
         .viewer
@@ -514,9 +516,11 @@ async fn a_database_failure_is_an_internal_server_error_with_a_masked_message_an
                 .json(&json!({ "query": "{ head }" })),
         )
         .await;
-    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert_eq!(reply.status, 503, "{}", reply.body);
     assert!(reply.body.get("data").is_none());
-    assert_internal(&reply, "req-internal-2");
+    assert_eq!(reply.code(), Some("SERVICE_UNAVAILABLE"), "{}", reply.body);
+    assert_eq!(reply.headers["retry-after"], "1");
+    assert!(!reply.body.to_string().contains("pool"), "{}", reply.body);
     let ready = reqwest::get(format!("{}/readyz", server.http_url()))
         .await
         .unwrap();

@@ -211,11 +211,14 @@ impl Connection {
         let mut revocations = self.state.store().token_revocations();
         // Every token cache window the lookup reaches the database again, which is how a
         // revocation by another process on SQLite is seen.
-        let window = self
-            .state
-            .store()
-            .token_cache_ttl()
-            .max(std::time::Duration::from_millis(500));
+        // With the cache off every lookup reaches the database, so the default window keeps
+        // the rechecks of many connections from becoming a load of their own.
+        let ttl = self.state.store().token_cache_ttl();
+        let window = if ttl.is_zero() {
+            galley_storage::TOKEN_CACHE_TTL
+        } else {
+            ttl.max(std::time::Duration::from_millis(500))
+        };
         let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + window, window);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let close = loop {
