@@ -6,8 +6,8 @@
 //! with the next global positions, the projections are updated, and the transaction commits
 //! before the feed is woken. Invariants: nothing updates or deletes an event; positions are
 //! global, contiguous and commit-ordered (appends are serialised on the `log_head` row on
-//! PostgreSQL and by the single writer on SQLite); every projection row follows from the log
-//! (except the scheduler's `schedule_blocked_reason` note), so `rebuild_projections` gives
+//! PostgreSQL and by the single writer on SQLite); every projection row follows from the log,
+//! so `rebuild_projections` gives
 //! exactly what the live path wrote; the feed's notifications are doorbells, and readers
 //! always re-read the log. See ARCHITECTURE-storage.md beside this crate.
 

@@ -1,6 +1,7 @@
 //! The review queue and the dashboard figures, as GraphQL objects over the store's
 //! projections (see galley-storage's `insights` module for how each figure is defined).
 
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use galley_domain::UserId;
@@ -8,6 +9,7 @@ use galley_storage::{DashboardQuery, DurationStats, MAX_DASHBOARD_DAYS};
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::context::ContextExt;
+use crate::schema::query::ArticleConnection;
 use crate::schema::types::{load_user, page_size, parse_id, Article, GqlStatus, User};
 
 /// The window of a dashboard when `from` is not given.
@@ -19,20 +21,31 @@ fn seconds(d: TimeDelta) -> f64 {
         .unwrap_or(d.num_seconds() as f64)
 }
 
-/// `reviewQueue(reviewer, first)`: the caller's queue unless another reviewer is named.
+/// `reviewQueue(reviewer, first, after)`: the caller's queue unless another reviewer is
+/// named, a page at a time like `articles`.
 pub(crate) async fn review_queue(
     ctx: &Context<'_>,
     reviewer: Option<ID>,
     first: Option<i32>,
-) -> ApiResult<Vec<Article>> {
+    after: Option<String>,
+) -> ApiResult<ArticleConnection> {
     let me = ctx.principal()?.user.id;
     let reviewer = match reviewer {
         Some(id) => parse_id::<UserId>("reviewer", &id)?,
         None => me,
     };
     let first = page_size(ctx, first)?;
-    let queue = ctx.store().review_queue(reviewer, first).await?;
-    Ok(queue.into_iter().map(Article).collect())
+    let page = ctx
+        .store()
+        .review_queue(reviewer, first, after.as_deref())
+        .await?;
+    let mut connection = Connection::new(after.is_some(), page.has_next_page);
+    connection.edges.extend(
+        page.items
+            .into_iter()
+            .map(|(cursor, a)| Edge::new(cursor, Article(a))),
+    );
+    Ok(connection)
 }
 
 /// `dashboard(from, to, category)`.

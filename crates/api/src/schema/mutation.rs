@@ -189,6 +189,26 @@ impl Mutation {
         .await?)
     }
 
+    /// Takes an assigned reviewer off the article (EDITOR or REVIEWER).
+    async fn unassign_reviewer(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        reviewer_id: ID,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let reviewer: UserId = parse_id("reviewerId", &reviewer_id)?;
+        Ok(on_article(
+            ctx,
+            &article_id,
+            expected_version,
+            Action::UnassignReviewer { reviewer },
+            idempotency_key,
+        )
+        .await?)
+    }
+
     /// Attaches a review comment to a revision (REVIEWER or EDITOR).
     async fn add_review_comment(
         &self,
