@@ -399,18 +399,60 @@ async fn the_review_queue_puts_my_assignments_first_then_unassigned_oldest_first
         let store = db.store.clone();
         async move {
             store
-                .review_queue(who, 50)
+                .review_queue(who, 50, None)
                 .await
                 .unwrap()
+                .items
                 .into_iter()
-                .map(|a| a.id)
+                .map(|(_, a)| a.id)
                 .collect::<Vec<_>>()
         }
     };
     assert_eq!(queue(r1.user).await, [ids[1], ids[3], ids[4], ids[0]]);
     assert_eq!(queue(r2.user).await, [ids[2], ids[3], ids[4], ids[0]]);
     assert_eq!(queue(reviewer().user).await, [ids[4], ids[0]]);
-    assert_eq!(db.store.review_queue(r1.user, 1).await.unwrap().len(), 1);
+    // A page at a time, each page continuing after the last cursor, gives the same queue.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = db
+            .store
+            .review_queue(r1.user, 1, after.as_deref())
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 1);
+        paged.extend(page.items.iter().map(|(_, a)| a.id));
+        after = page.items.last().map(|(c, _)| c.clone());
+        if !page.has_next_page {
+            break;
+        }
+    }
+    assert_eq!(paged, [ids[1], ids[3], ids[4], ids[0]]);
+    assert!(db
+        .store
+        .review_queue(r1.user, 1, Some("not a cursor"))
+        .await
+        .is_err());
+    // Unassigning r1 from story 1 moves it out of r1's queue (it is assigned to no one now,
+    // so it joins the unassigned, oldest submission first).
+    let version = db.store.article(ids[1]).await.unwrap().unwrap().version.0;
+    run(
+        &db.store,
+        command(
+            ids[1],
+            version,
+            &cast.editor,
+            Action::UnassignReviewer { reviewer: r1.user },
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(queue(r1.user).await, [ids[3], ids[4], ids[0], ids[1]]);
+    assert_eq!(
+        queue(r2.user).await,
+        [ids[2], ids[3], ids[4], ids[0], ids[1]]
+    );
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
 }
 
 fn stats(count: u64, p50_hours: i64, p90_hours: i64) -> DurationStats {
@@ -481,10 +523,15 @@ async fn the_dashboard_gives_exact_figures_for_a_log_with_known_timestamps(db: &
         t + hours(20),
     )
     .await;
-    db.store
-        .set_schedule_blocked(c.id, Some("EMBARGOED: the embargo has not been lifted"))
-        .await
-        .unwrap();
+    // An embargo set after scheduling blocks the scheduler when C falls due.
+    let until = t + hours(200);
+    c.act(ed, Action::SetEmbargo { until }, t + hours(21)).await;
+    c.act(&Actor::system(), Action::PublishDue, t + hours(49))
+        .await;
+    let blocked_note = format!(
+        "EMBARGOED: {}",
+        galley_domain::DomainError::Embargoed { until }
+    );
 
     // D: still in review (an open cycle counts nowhere yet).
     let mut d = Story::create(&db.store, ed, draft("Story D"), t).await;
@@ -551,7 +598,7 @@ async fn the_dashboard_gives_exact_figures_for_a_log_with_known_timestamps(db: &
     assert_eq!(dash.overdue[0].scheduled_for, t + hours(48));
     assert_eq!(
         dash.overdue[0].blocked_reason.as_deref(),
-        Some("EMBARGOED: the embargo has not been lifted")
+        Some(blocked_note.as_str())
     );
 
     // Before C fell due, nothing was overdue.
@@ -608,10 +655,7 @@ async fn the_dashboard_gives_exact_figures_for_a_log_with_known_timestamps(db: &
 
     // The figures come from projections: a rebuild gives the same dashboard.
     db.store.rebuild_projections().await.unwrap();
-    db.store
-        .set_schedule_blocked(c.id, Some("EMBARGOED: the embargo has not been lifted"))
-        .await
-        .unwrap();
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
     assert_eq!(db.store.dashboard(&query).await.unwrap(), dash);
 }
 
