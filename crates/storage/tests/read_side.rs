@@ -120,14 +120,17 @@ fn corpus() -> Vec<ContentDraft> {
     let mut vucic = draft("Vučić visits Brussels");
     vucic.tags = vec!["EU".into()];
     vucic.body = "Talks with the European Union resumed.".into();
+    vucic.byline = vec!["Ana Marković".into()];
     drafts.push(vucic);
     let mut culture = draft("Opera season opens in Novi Sad");
     culture.category = Some("Culture".into());
     culture.tags = vec!["Music".into(), "Über-Kultur".into()];
     culture.body = "The first night sold out; critics praised the naïve staging.".into();
+    culture.byline = vec!["Jelena Petrović".into()];
     drafts.push(culture);
     let mut weather = draft("Snow closes roads in the north");
     weather.body = "Drivers near Štrpac were told to wait. Serbia's army helped.".into();
+    weather.byline = vec!["Marko Vanheusden".into()];
     drafts.push(weather);
     drafts
 }
@@ -139,7 +142,14 @@ async fn load_corpus(store: &Store, ids: &[ArticleId]) {
     }
 }
 
-const QUERIES: [&str; 14] = [
+const QUERIES: [&str; 21] = [
+    "vuc",
+    "Vanheuckelom",
+    "vanheu",
+    "markovic",
+    "nato kf",
+    "kfor nat",
+    "v",
     "vucic",
     "VUČIĆ",
     "Štrpac",
@@ -179,6 +189,21 @@ async fn the_same_data_gives_the_same_hits_on_sqlite_and_postgresql() {
     assert_eq!(hits("1244").await, BTreeSet::from([ids[0]]));
     assert!(hits("nothing-matches-this").await.is_empty());
     assert_eq!(hits("the").await.len(), 4);
+    // The last word is a prefix (from two characters on); earlier words are whole words.
+    assert_eq!(hits("vuc").await, BTreeSet::from([ids[0], ids[1]]));
+    assert_eq!(hits("nato kf").await, BTreeSet::from([ids[0]]));
+    assert!(
+        hits("kf nato").await.is_empty(),
+        "only the last word is a prefix"
+    );
+    assert!(
+        hits("v").await.is_empty(),
+        "a one-letter word is a whole word"
+    );
+    // The byline is indexed.
+    assert_eq!(hits("Vanheuckelom").await, BTreeSet::from([ids[0]]));
+    assert_eq!(hits("vanheu").await, BTreeSet::from([ids[0], ids[3]]));
+    assert_eq!(hits("markovic").await, BTreeSet::from([ids[1]]));
     lite.finish().await;
     pg.finish().await;
 }
@@ -205,7 +230,15 @@ async fn search_is_accent_and_case_insensitive_over_every_field(db: &TestDb) {
     assert_eq!(search(&db.store, "NAIVE").await, [ids[2]]);
     // Every word must match.
     assert_eq!(search(&db.store, "vucic brussels").await, [ids[1]]);
-    assert!(search(&db.store, "vucic opera").await.is_empty());
+    assert!(search(&db.store, "opera vucic").await.is_empty());
+    // The last word is a prefix: "opera" also finds the seed's "operating".
+    assert_eq!(
+        search(&db.store, "vucic opera")
+            .await
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from([ids[0]])
+    );
     // Nothing searchable left: nothing matches (rather than everything).
     assert!(search(&db.store, "%%% ***").await.is_empty());
 }
