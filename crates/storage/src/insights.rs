@@ -160,7 +160,7 @@ pub struct DurationStats {
 }
 
 impl DurationStats {
-    fn of(mut values: Vec<TimeDelta>) -> DurationStats {
+    pub(crate) fn of(mut values: Vec<TimeDelta>) -> DurationStats {
         values.sort();
         DurationStats {
             count: values.len() as u64,

@@ -15,7 +15,7 @@ use crate::schema::types::{load_user, page_size, parse_id, Article, GqlStatus, U
 /// The window of a dashboard when `from` is not given.
 const DEFAULT_WINDOW_DAYS: i64 = 30;
 
-fn seconds(d: TimeDelta) -> f64 {
+pub(crate) fn seconds(d: TimeDelta) -> f64 {
     d.num_microseconds()
         .map(|us| us as f64 / 1e6)
         .unwrap_or(d.num_seconds() as f64)
@@ -245,6 +245,17 @@ impl Dashboard {
                 count: d.count,
             })
             .collect()
+    }
+    /// How long articles sit in each review stage now, and the time the stage visits that
+    /// ended in the window took.
+    async fn time_in_stage(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<crate::schema::stages::TimeInStage> {
+        Ok(
+            crate::schema::stages::time_in_stage(ctx, self.from, self.to, self.category.clone())
+                .await?,
+        )
     }
     /// First submission → first publication, over articles first published in the window.
     async fn time_to_first_publish(&self) -> DurationFigures {

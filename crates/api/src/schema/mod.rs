@@ -6,6 +6,7 @@ pub mod history;
 pub mod insights;
 pub mod mutation;
 pub mod query;
+pub mod stages;
 pub mod subscription;
 pub mod types;
 
