@@ -26,6 +26,7 @@ mod search;
 mod stages;
 mod store;
 pub mod testing;
+mod user_changes;
 mod users;
 
 pub use append::PendingCommand;
@@ -38,4 +39,5 @@ pub use insights::{
 pub use model::*;
 pub use stages::{StageFigures, StageNow};
 pub use store::*;
+pub use user_changes::{check_user_name, UserChange, UserChangeRecord, USER_NAME_MAX_CHARS};
 pub use users::TOKEN_CACHE_TTL;

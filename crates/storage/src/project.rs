@@ -165,6 +165,7 @@ pub(crate) async fn rebuild(tx: &mut Tx) -> Result<u64, StoreError> {
             "rebuilding projections"
         );
     }
+    crate::user_changes::rebuild(tx).await?;
     tracing::info!(events = replayed, "projections rebuilt");
     Ok(replayed)
 }
@@ -242,6 +243,7 @@ pub(crate) async fn dump(tx: &mut Tx) -> Result<BTreeMap<(String, String), Strin
         put("article_authors", format!("{id}/{user}"), String::new());
     }
     crate::insights::dump(tx, &mut out).await?;
+    crate::user_changes::dump(tx, &mut out).await?;
     Ok(out)
 }
 

@@ -9,6 +9,7 @@ pub mod query;
 pub mod stages;
 pub mod subscription;
 pub mod types;
+pub mod users;
 
 use async_graphql::{SDLExportOptions, Schema};
 use galley_storage::Store;

@@ -145,6 +145,23 @@ impl User {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// Whether the user is disabled (their tokens authenticate no one; their history stays
+    /// theirs).
+    async fn disabled(&self) -> bool {
+        self.0.disabled_at.is_some()
+    }
+    /// When the user was disabled, while they are.
+    async fn disabled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.disabled_at
+    }
+    /// Every change to the user (added, roles, renames, disabling), oldest first (ADMIN).
+    #[graphql(complexity = "10 * child_complexity")]
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::schema::users::UserChangeEntry>> {
+        Ok(crate::schema::users::changes(ctx, self.0.id).await?)
+    }
 }
 
 /// Loads users by id in one batch, keeping the order of `ids` and skipping unknown ones.
