@@ -4,7 +4,7 @@
 use async_graphql::{Context, Object, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{Role, UserId};
-use galley_storage::{UserChange, UserChangeRecord};
+use galley_storage::{StoreError, UserChange, UserChangeRecord};
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::context::ContextExt;
@@ -38,10 +38,27 @@ pub(crate) async fn change_user(
     if id.is_system() {
         return Err(ApiError::validation("userId", "is the system, not a user"));
     }
+    // An ADMIN cannot lock themselves out (the command line can still change anyone).
+    let locks_out = match &change {
+        UserChange::UserDisabled {} => true,
+        UserChange::UserRolesChanged { roles } => !roles.contains(&Role::Admin),
+        _ => false,
+    };
+    if id == principal.user.id && locks_out {
+        return Err(ApiError::validation(
+            "userId",
+            "is the caller: an ADMIN cannot disable themselves or drop their own ADMIN role",
+        ));
+    }
     let user = ctx
         .store()
         .change_user(id, change, principal.user.id, Utc::now())
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // A refused change is the caller's input (a taken name, no role…).
+            StoreError::Invalid { field, message } => ApiError::validation(field, message),
+            other => ApiError::from(other),
+        })?;
     Ok(User(user))
 }
 
