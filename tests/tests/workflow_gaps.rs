@@ -124,6 +124,20 @@ async fn a_missed_schedule_is_an_event_once_per_cause_that_a_rebuild_keeps(backe
         note.as_str().unwrap()
     );
 
+    // asOf tells the article's past: blocked at version 6, not before.
+    let past = staff
+        .viewer
+        .ok(
+            "query($id: ID!) { article(id: $id) { before: asOf(version: 5) { scheduleBlockedReason } after: asOf(version: 6) { scheduleBlockedReason } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        past["article"]["before"]["scheduleBlockedReason"],
+        Value::Null
+    );
+    assert_eq!(past["article"]["after"]["scheduleBlockedReason"], note);
+
     // The note is a function of the log: a rebuild keeps it and verify excludes nothing.
     server.store().rebuild_projections().await.unwrap();
     assert_eq!(reason(&staff.viewer).await, note);
@@ -371,6 +385,25 @@ async fn users_travel_with_the_export_and_their_changes_are_history(backend: Bac
             "FORBIDDEN",
         )
         .await;
+    assert!(server
+        .store()
+        .verify_projections()
+        .await
+        .unwrap()
+        .is_empty());
+    // The users table is a projection of the user log: verify sees tampering, rebuild mends it.
+    server
+        .store()
+        .execute_raw_sql_for_tests("UPDATE users SET roles = '[\"ADMIN\"]' WHERE name = 'rob'")
+        .await
+        .unwrap();
+    let diffs = server.store().verify_projections().await.unwrap();
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert_eq!(
+        (diffs[0].table.as_str(), diffs[0].key.as_str()),
+        ("users", rob.as_str())
+    );
+    server.store().rebuild_projections().await.unwrap();
     assert!(server
         .store()
         .verify_projections()

@@ -447,6 +447,8 @@ impl Store {
         let (mut tx, _) = self.inner.db.begin_write(true).await?;
         let replayed = project::rebuild(&mut tx).await?;
         tx.commit().await?;
+        // The users rows were rewritten from the user log; cached lookups may hold old ones.
+        self.inner.tokens.clear();
         Ok(replayed)
     }
 
