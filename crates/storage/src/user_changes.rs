@@ -289,6 +289,8 @@ pub(crate) async fn record(
     actor: UserId,
     now: DateTime<Utc>,
 ) -> Result<UserRecord, StoreError> {
+    // Microseconds, as PostgreSQL keeps them, so what is returned is what is read back.
+    let now = crate::append::to_micros(now);
     let last = lock_log(tx).await?;
     let before = user_by_id(tx, user_id).await?;
     if before.is_none() && !matches!(change, UserChange::UserAdded { .. }) {
