@@ -28,6 +28,8 @@ enum Given {
     RevisedDraft,
     /// Submitted (version 2).
     InReview,
+    /// Submitted with the desk's reviewer assigned (version 3).
+    Assigned,
     /// Approved (version 3).
     Approved,
     /// Scheduled an hour ahead (version 4).
@@ -72,6 +74,11 @@ const CASES: &[Case] = &[
     Case {
         mutation: "assignReviewer",
         given: Given::InReview,
+        allowed: &[Role::Editor, Role::Reviewer],
+    },
+    Case {
+        mutation: "unassignReviewer",
+        given: Given::Assigned,
         allowed: &[Role::Editor, Role::Reviewer],
     },
     Case {
@@ -131,6 +138,15 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// The user mutations (ADMIN only), in an order in which each is legal once, with their
+/// arguments after `userId`.
+const USER_MUTATIONS: &[(&str, &str)] = &[
+    ("setUserRoles", ", roles: [EDITOR]"),
+    ("renameUser", ", name: \"tessa\""),
+    ("disableUser", ""),
+    ("enableUser", ""),
+];
+
 /// The staff that prepares articles, separate from the users under test so that no tested
 /// user is an author (which would make an approval a SELF_APPROVAL instead).
 struct Desk {
@@ -169,6 +185,12 @@ impl Desk {
             Given::InReview => {
                 editor.mutate("submitForReview", &id, 1, "").await;
                 2
+            }
+            Given::Assigned => {
+                editor.mutate("submitForReview", &id, 1, "").await;
+                let assignee = format!(", reviewerId: \"{}\"", reviewer.user().id);
+                editor.mutate("assignReviewer", &id, 2, &assignee).await;
+                3
             }
             Given::Approved | Given::Scheduled | Given::Published => {
                 editor.mutate("submitForReview", &id, 1, "").await;
@@ -223,7 +245,7 @@ fn operation(
             return (query, json!({}));
         }
         "reviseDraft" => content_arg(&desk.headline()),
-        "assignReviewer" => format!(", reviewerId: \"{reviewer_id}\""),
+        "assignReviewer" | "unassignReviewer" => format!(", reviewerId: \"{reviewer_id}\""),
         "addReviewComment" => ", revision: 1, body: \"A note.\"".to_owned(),
         "requestChanges" | "unpublishArticle" | "liftEmbargo" => {
             ", reason: \"A reason.\"".to_owned()
@@ -291,8 +313,53 @@ async fn every_mutation_is_allowed_to_exactly_its_roles_and_forbidden_ones_write
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    let in_matrix: BTreeSet<&str> = CASES.iter().map(|c| c.mutation).collect();
+    let in_matrix: BTreeSet<&str> = CASES
+        .iter()
+        .map(|c| c.mutation)
+        .chain(USER_MUTATIONS.iter().map(|(m, _)| *m))
+        .collect();
     assert_eq!(in_matrix, in_schema);
+
+    // The user mutations are ADMIN's alone; a refusal records no change.
+    let target = add_user(&server, "tess", &[Role::Viewer]).await.id;
+    let changes = |client: &Client| {
+        let client = client.clone();
+        let target = target.clone();
+        async move {
+            client
+                .ok(
+                    "query($u: ID!) { user(id: $u) { changes { seq } } }",
+                    json!({ "u": target }),
+                )
+                .await["user"]["changes"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    for (mutation, args) in USER_MUTATIONS {
+        let query = format!("mutation($u: ID!) {{ {mutation}(userId: $u{args}) {{ name }} }}");
+        for (role, client) in roles {
+            let before = changes(&staff.admin).await;
+            let reply = client.post(&query, json!({ "u": target })).await;
+            if role == Role::Admin {
+                assert!(
+                    reply.body.get("errors").is_none(),
+                    "{mutation}: {}",
+                    reply.body
+                );
+                assert_eq!(changes(&staff.admin).await, before + 1, "{mutation}");
+            } else {
+                assert_eq!(
+                    reply.code(),
+                    Some("FORBIDDEN"),
+                    "{mutation}: {}",
+                    reply.body
+                );
+                assert_eq!(changes(&staff.admin).await, before, "{mutation}");
+            }
+        }
+    }
 
     let mut outcomes: Vec<String> = Vec::new();
     for case in CASES {

@@ -272,24 +272,30 @@ async fn search_review_queue_and_dashboard_reflect_the_newsroom(backend: Backend
     staff.editor.mutate("submitForReview", &second, 2, "").await;
     let queue = staff
         .reviewer
-        .ok("{ reviewQueue { id status } }", json!({}))
+        .ok(
+            "{ reviewQueue { edges { node { id status } } } }",
+            json!({}),
+        )
         .await;
-    let ids: Vec<&str> = queue["reviewQueue"]
+    let ids: Vec<&str> = queue["reviewQueue"]["edges"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["id"].as_str().unwrap())
+        .map(|e| e["node"]["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [second.as_str(), first.as_str()]);
     // Another reviewer's queue, as a viewer sees it: only the unassigned one.
     let other_queue = staff
         .viewer
         .ok(
-            "query($r: ID) { reviewQueue(reviewer: $r) { id } }",
+            "query($r: ID) { reviewQueue(reviewer: $r) { edges { node { id } } } }",
             json!({ "r": staff.admin.user().id }),
         )
         .await;
-    assert_eq!(other_queue["reviewQueue"], json!([{ "id": first }]));
+    assert_eq!(
+        other_queue["reviewQueue"]["edges"],
+        json!([{ "node": { "id": first } }])
+    );
 
     // Decisions: rob sends `first` back, approves `second`; penny publishes `second`.
     staff
@@ -426,7 +432,7 @@ async fn search_review_queue_and_dashboard_reflect_the_newsroom(backend: Backend
     let anonymous = Client::new(&server, None);
     for query in [
         "{ dashboard { from } }",
-        "{ reviewQueue { id } }",
+        "{ reviewQueue { edges { node { id } } } }",
         "{ articles(filter: { text: \"vucic\" }) { edges { node { id } } } }",
     ] {
         let reply = anonymous.post(query, json!({})).await;

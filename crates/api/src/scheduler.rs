@@ -3,8 +3,9 @@
 //! Exactly-once across replicas follows from the log's expected-version check: every replica
 //! may try the same due article with the version it read, one append wins, the others get
 //! CONFLICT and move on. A due article that cannot be published (an embargo in force, an
-//! approval gone stale) is marked with the reason and stays visibly overdue; it is retried on
-//! every tick, so lifting the embargo lets it go out.
+//! approval gone stale) gets a `PublicationBlocked` event with the reason, once per cause (the
+//! domain refuses the same cause again, so a blocked article costs no write per tick), and
+//! stays visibly overdue; it is retried on every tick, so lifting the embargo lets it go out.
 
 use std::time::Duration;
 
@@ -24,7 +25,8 @@ pub struct TickReport {
     pub published: usize,
     /// Articles another replica (or a concurrent command) got to first.
     pub lost_races: usize,
-    /// Articles that could not be published and were marked with the reason.
+    /// Articles that could not be published (a `PublicationBlocked` recorded, or the same
+    /// cause found recorded already).
     pub blocked: usize,
 }
 
@@ -45,6 +47,20 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, Store
             request_id: None,
         };
         match store.execute(command, metadata, None).await {
+            Ok(outcome)
+                if outcome
+                    .events
+                    .iter()
+                    .any(|e| e.event_type == "PublicationBlocked") =>
+            {
+                report.blocked += 1;
+                metrics::counter!("galley_scheduler_blocked_total").increment(1);
+                tracing::warn!(
+                    article_id = %due.id,
+                    reason = outcome.article.schedule_blocked_reason.as_deref().unwrap_or(""),
+                    "scheduled article is overdue"
+                );
+            }
             Ok(_) => {
                 report.published += 1;
                 metrics::counter!("galley_scheduler_published_total").increment(1);
@@ -54,22 +70,11 @@ pub async fn tick(store: &Store, now: DateTime<Utc>) -> Result<TickReport, Store
                 report.lost_races += 1;
                 tracing::debug!(article_id = %due.id, "scheduled article handled elsewhere");
             }
+            // Blocked for a cause already in the log: nothing to record again.
             Err(StoreError::Domain(
-                e @ (DomainError::Embargoed { .. } | DomainError::InvalidTransition { .. }),
+                DomainError::Embargoed { .. } | DomainError::InvalidTransition { .. },
             )) => {
                 report.blocked += 1;
-                metrics::counter!("galley_scheduler_blocked_total").increment(1);
-                let reason = format!("{}: {e}", e.code());
-                // Write only when the reason changes, so a blocked article does not cost a
-                // write per tick on every replica.
-                let current = store
-                    .article(due.id)
-                    .await?
-                    .and_then(|a| a.schedule_blocked_reason);
-                if current.as_deref() != Some(reason.as_str()) {
-                    tracing::warn!(article_id = %due.id, %reason, "scheduled article is overdue");
-                    store.set_schedule_blocked(due.id, Some(&reason)).await?;
-                }
             }
             Err(e) => return Err(e),
         }

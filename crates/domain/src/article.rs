@@ -106,6 +106,10 @@ pub struct Article {
     pub scheduled_for: Option<DateTime<Utc>>,
     /// The correction note the scheduled publication will carry.
     pub scheduled_correction: Option<String>,
+    /// Why the due scheduled publication could not happen ("CODE: message"), from the last
+    /// `PublicationBlocked`; cleared when the article leaves SCHEDULED or is rescheduled.
+    #[serde(default)]
+    pub schedule_blocked: Option<String>,
     /// Users who created or revised the article, in order of first contribution.
     pub authors: Vec<UserId>,
     /// Reviewers assigned, in order of assignment.
@@ -210,6 +214,12 @@ pub fn evolve(mut article: Article, event: &Event) -> Article {
                 article.reviewers.push(*reviewer);
             }
         }
+        EventData::ReviewerUnassigned { reviewer } => {
+            article.reviewers.retain(|r| r != reviewer);
+        }
+        EventData::PublicationBlocked { code, reason, .. } => {
+            article.schedule_blocked = Some(blocked_note(code, reason));
+        }
         EventData::ReviewCommentAdded { .. } => {}
         EventData::ChangesRequested { .. } => article.status = Status::ChangesRequested,
         EventData::RevisionApproved { revision } => {
@@ -228,6 +238,7 @@ pub fn evolve(mut article: Article, event: &Event) -> Article {
             article.status = Status::Scheduled;
             article.scheduled_for = Some(*publish_at);
             article.scheduled_correction = correction.clone();
+            article.schedule_blocked = None;
         }
         EventData::ScheduleCancelled { .. } => {
             article.status = Status::Approved;
@@ -256,5 +267,14 @@ pub fn evolve(mut article: Article, event: &Event) -> Article {
             article.approval = None;
         }
     }
+    // The note explains an overdue schedule; it ends with the schedule.
+    if article.status != Status::Scheduled {
+        article.schedule_blocked = None;
+    }
     article
+}
+
+/// How a blocked publication's cause is shown: the error code, then its message.
+pub fn blocked_note(code: &str, reason: &str) -> String {
+    format!("{code}: {reason}")
 }

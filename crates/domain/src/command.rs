@@ -48,6 +48,11 @@ pub enum Action {
         /// The reviewer to assign.
         reviewer: UserId,
     },
+    /// Take an assigned reviewer off the article (EDITOR or REVIEWER).
+    UnassignReviewer {
+        /// The reviewer to unassign.
+        reviewer: UserId,
+    },
     /// Attach a comment to a revision (REVIEWER or EDITOR).
     AddReviewComment {
         /// The new comment's id, made by the caller.
@@ -81,7 +86,9 @@ pub enum Action {
     },
     /// Call off a scheduled publication (PUBLISHER).
     CancelSchedule,
-    /// Publish a scheduled article that fell due (the system actor only).
+    /// Publish a scheduled article that fell due (the system actor only). When it cannot go
+    /// out (an embargo in force, a stale approval) the first attempt for each cause records
+    /// a `PublicationBlocked` event instead; later attempts for the same cause are refused.
     PublishDue,
     /// Take the live revision down (PUBLISHER).
     UnpublishArticle {
@@ -118,6 +125,7 @@ impl Action {
             Action::SubmitForReview => "submitForReview",
             Action::WithdrawSubmission => "withdrawSubmission",
             Action::AssignReviewer { .. } => "assignReviewer",
+            Action::UnassignReviewer { .. } => "unassignReviewer",
             Action::AddReviewComment { .. } => "addReviewComment",
             Action::RequestChanges { .. } => "requestChanges",
             Action::ApproveRevision { .. } => "approveRevision",

@@ -1,6 +1,6 @@
 //! Every rule of the editorial workflow (DESIGN.md §3) lives in [`decide`].
 
-use crate::article::{Article, Status};
+use crate::article::{blocked_note, Article, Status};
 use crate::command::{Action, Command};
 use crate::error::DomainError;
 use crate::event::{CancelCause, Event, EventData, PublishTrigger};
@@ -146,6 +146,21 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             }
             vec![EventData::ReviewerAssigned { reviewer }]
         }
+        Action::UnassignReviewer { reviewer } => {
+            if !matches!(
+                status,
+                Status::Draft | Status::InReview | Status::ChangesRequested
+            ) {
+                return Err(refuse(None));
+            }
+            if !article.reviewers.contains(&reviewer) {
+                return Err(DomainError::validation(
+                    "reviewer",
+                    "is not assigned to this article",
+                ));
+            }
+            vec![EventData::ReviewerUnassigned { reviewer }]
+        }
         Action::AddReviewComment {
             comment_id,
             revision,
@@ -250,18 +265,34 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             if due > now {
                 return Err(refuse(Some(&format!("it is not due until {due}"))));
             }
-            if !article.is_current_revision_approved() {
-                return Err(refuse(Some(
+            let blocked = if !article.is_current_revision_approved() {
+                Err(refuse(Some(
                     "the approval of the current revision is stale",
-                )));
+                )))
+            } else {
+                check_embargo(article, now)
+            };
+            match blocked {
+                Ok(()) => vec![EventData::ArticlePublished {
+                    revision: current,
+                    previous_live: article.live_revision,
+                    correction: article.scheduled_correction.clone(),
+                    trigger: PublishTrigger::Schedule,
+                }],
+                // The same cause again: recorded already, so refused (nothing is written).
+                Err(e)
+                    if article.schedule_blocked.as_deref()
+                        == Some(blocked_note(e.code(), &e.to_string()).as_str()) =>
+                {
+                    return Err(e)
+                }
+                Err(e) => vec![EventData::PublicationBlocked {
+                    revision: current,
+                    publish_at: due,
+                    code: e.code().to_owned(),
+                    reason: e.to_string(),
+                }],
             }
-            check_embargo(article, now)?;
-            vec![EventData::ArticlePublished {
-                revision: current,
-                previous_live: article.live_revision,
-                correction: article.scheduled_correction.clone(),
-                trigger: PublishTrigger::Schedule,
-            }]
         }
         Action::UnpublishArticle { reason } => {
             let Some(live) = article.live_revision else {
@@ -351,9 +382,9 @@ pub fn required_roles(action: &Action) -> &'static [Role] {
         | Action::SubmitForReview
         | Action::WithdrawSubmission
         | Action::RestoreRevision { .. } => &[Role::Editor],
-        Action::AssignReviewer { .. } | Action::AddReviewComment { .. } => {
-            &[Role::Editor, Role::Reviewer]
-        }
+        Action::AssignReviewer { .. }
+        | Action::UnassignReviewer { .. }
+        | Action::AddReviewComment { .. } => &[Role::Editor, Role::Reviewer],
         Action::RequestChanges { .. } | Action::ApproveRevision { .. } => &[Role::Reviewer],
         Action::PublishNow { .. }
         | Action::SchedulePublication { .. }

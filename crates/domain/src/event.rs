@@ -78,6 +78,11 @@ pub enum EventData {
         /// The reviewer.
         reviewer: UserId,
     },
+    /// An assigned reviewer was taken off the article.
+    ReviewerUnassigned {
+        /// The reviewer.
+        reviewer: UserId,
+    },
     /// A review comment was attached to a revision.
     ReviewCommentAdded {
         /// The comment's id.
@@ -116,6 +121,18 @@ pub enum EventData {
         publish_at: DateTime<Utc>,
         /// Why.
         cause: CancelCause,
+    },
+    /// A scheduled publication fell due and could not happen. Recorded once per cause (the
+    /// same refusal again is not recorded), so the log says why an article is overdue.
+    PublicationBlocked {
+        /// The revision that was scheduled.
+        revision: RevisionNumber,
+        /// The time it was scheduled for.
+        publish_at: DateTime<Utc>,
+        /// The stable error code of the refusal (`EMBARGOED`, `INVALID_TRANSITION`).
+        code: String,
+        /// The refusal's message.
+        reason: String,
     },
     /// A revision went live.
     ArticlePublished {
@@ -176,17 +193,19 @@ pub struct UpcastError {
 
 impl EventData {
     /// Every type string this code base writes.
-    pub const TYPES: [&'static str; 17] = [
+    pub const TYPES: [&'static str; 19] = [
         "ArticleCreated",
         "DraftRevised",
         "SubmittedForReview",
         "SubmissionWithdrawn",
         "ReviewerAssigned",
+        "ReviewerUnassigned",
         "ReviewCommentAdded",
         "ChangesRequested",
         "RevisionApproved",
         "PublicationScheduled",
         "ScheduleCancelled",
+        "PublicationBlocked",
         "ArticlePublished",
         "ArticleUnpublished",
         "EmbargoSet",
@@ -204,11 +223,13 @@ impl EventData {
             EventData::SubmittedForReview { .. } => "SubmittedForReview",
             EventData::SubmissionWithdrawn { .. } => "SubmissionWithdrawn",
             EventData::ReviewerAssigned { .. } => "ReviewerAssigned",
+            EventData::ReviewerUnassigned { .. } => "ReviewerUnassigned",
             EventData::ReviewCommentAdded { .. } => "ReviewCommentAdded",
             EventData::ChangesRequested { .. } => "ChangesRequested",
             EventData::RevisionApproved { .. } => "RevisionApproved",
             EventData::PublicationScheduled { .. } => "PublicationScheduled",
             EventData::ScheduleCancelled { .. } => "ScheduleCancelled",
+            EventData::PublicationBlocked { .. } => "PublicationBlocked",
             EventData::ArticlePublished { .. } => "ArticlePublished",
             EventData::ArticleUnpublished { .. } => "ArticleUnpublished",
             EventData::EmbargoSet { .. } => "EmbargoSet",

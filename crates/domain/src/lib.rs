@@ -14,7 +14,7 @@ mod error;
 pub mod event;
 mod values;
 
-pub use article::{evolve, Approval, Article, Status};
+pub use article::{blocked_note, evolve, Approval, Article, Status};
 pub use command::{Action, Command};
 pub use decide::{decide, precheck, required_roles};
 pub use error::DomainError;

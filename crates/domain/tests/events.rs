@@ -27,6 +27,7 @@ fn one_of_each() -> Vec<EventData> {
         EventData::SubmittedForReview { revision: R2 },
         EventData::SubmissionWithdrawn { revision: R2 },
         EventData::ReviewerAssigned { reviewer: REVIEWER },
+        EventData::ReviewerUnassigned { reviewer: REVIEWER },
         EventData::ReviewCommentAdded {
             comment_id: COMMENT,
             revision: R1,
@@ -46,6 +47,12 @@ fn one_of_each() -> Vec<EventData> {
             revision: R2,
             publish_at: t(90),
             cause: CancelCause::DraftRevised,
+        },
+        EventData::PublicationBlocked {
+            revision: R2,
+            publish_at: t(90),
+            code: "EMBARGOED".to_owned(),
+            reason: "the article is embargoed until 2026-03-02T12:08:20Z".to_owned(),
         },
         EventData::ArticlePublished {
             revision: R3,
@@ -88,11 +95,13 @@ fn the_type_strings_are_the_names_of_the_design() {
             "SubmittedForReview",
             "SubmissionWithdrawn",
             "ReviewerAssigned",
+            "ReviewerUnassigned",
             "ReviewCommentAdded",
             "ChangesRequested",
             "RevisionApproved",
             "PublicationScheduled",
             "ScheduleCancelled",
+            "PublicationBlocked",
             "ArticlePublished",
             "ArticleUnpublished",
             "EmbargoSet",
@@ -139,11 +148,12 @@ fn the_serde_tag_is_the_type_string() {
 fn payload_fields_are_camel_case() {
     let payloads: Vec<serde_json::Value> = one_of_each().iter().map(EventData::payload).collect();
     assert_eq!(payloads[0]["articleId"], json!(ARTICLE.to_string()));
-    assert_eq!(payloads[5]["commentId"], json!(COMMENT.to_string()));
-    assert_eq!(payloads[8]["publishAt"], json!("2023-01-10T09:30:00Z"));
-    assert_eq!(payloads[10]["previousLive"], json!(2));
-    assert_eq!(payloads[9]["cause"], json!("DRAFT_REVISED"));
-    assert_eq!(payloads[10]["trigger"], json!("SCHEDULE"));
+    assert_eq!(payloads[6]["commentId"], json!(COMMENT.to_string()));
+    assert_eq!(payloads[9]["publishAt"], json!("2023-01-10T09:30:00Z"));
+    assert_eq!(payloads[12]["previousLive"], json!(2));
+    assert_eq!(payloads[10]["cause"], json!("DRAFT_REVISED"));
+    assert_eq!(payloads[11]["publishAt"], json!("2023-01-10T09:30:00Z"));
+    assert_eq!(payloads[12]["trigger"], json!("SCHEDULE"));
 }
 
 #[test]

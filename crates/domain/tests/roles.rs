@@ -12,6 +12,17 @@ use galley_domain::Status::*;
 
 /// A history from which each action is accepted, and the action.
 fn cases() -> Vec<(Vec<Event>, Action)> {
+    let assigned = {
+        let mut events = history(Draft);
+        events.push(ev(
+            t(2),
+            EDITOR,
+            EventData::ReviewerAssigned {
+                reviewer: REVIEWER_2,
+            },
+        ));
+        events
+    };
     let embargoed = {
         let mut events = history(Draft);
         events.push(ev(t(2), EDITOR, EventData::EmbargoSet { until: t(500) }));
@@ -23,6 +34,7 @@ fn cases() -> Vec<(Vec<Event>, Action)> {
         (history(Draft), submit()),
         (history(InReview), withdraw()),
         (history(Draft), assign(REVIEWER_2)),
+        (assigned, unassign(REVIEWER_2)),
         (history(InReview), comment(R2, "Looks right.")),
         (history(InReview), request_changes("Cite the resolution.")),
         (history(InReview), approve(R2)),
@@ -59,7 +71,7 @@ fn the_cases_cover_every_action_once() {
     let mut names: Vec<&str> = cases().iter().map(|(_, a)| a.name()).collect();
     names.sort();
     names.dedup();
-    assert_eq!(names.len(), 18);
+    assert_eq!(names.len(), 19);
 }
 
 #[test]
@@ -102,6 +114,7 @@ fn the_required_roles_are_those_of_the_design() {
         ("submitForReview", &[Role::Editor]),
         ("withdrawSubmission", &[Role::Editor]),
         ("assignReviewer", &[Role::Editor, Role::Reviewer]),
+        ("unassignReviewer", &[Role::Editor, Role::Reviewer]),
         ("addReviewComment", &[Role::Editor, Role::Reviewer]),
         ("requestChanges", &[Role::Reviewer]),
         ("approveRevision", &[Role::Reviewer]),

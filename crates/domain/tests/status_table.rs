@@ -1,4 +1,4 @@
-//! Every command in every status: for each of the 18 actions, one table with a row per status
+//! Every command in every status: for each of the 19 actions, one table with a row per status
 //! that states the exact events or the exact error. The command is issued by an actor who may
 //! issue it (and who is not an author, for an approval), naming the current version, at
 //! [`now`]; the SCHEDULED history is due by then.
@@ -185,6 +185,47 @@ fn assign_reviewer_in_every_status() {
             no(c, Archived),
         ],
     );
+}
+
+#[test]
+fn unassign_reviewer_in_every_status() {
+    let c = "unassignReviewer";
+    let rows = Status::ALL
+        .into_iter()
+        .map(|status| {
+            let mut events = history(status);
+            events.insert(
+                1,
+                ev(
+                    t(1),
+                    EDITOR,
+                    EventData::ReviewerAssigned {
+                        reviewer: REVIEWER_2,
+                    },
+                ),
+            );
+            let when = given(events).when(editor(), unassign(REVIEWER_2));
+            let result = when.result();
+            let then = if matches!(status, Draft | InReview | ChangesRequested) {
+                let article = when.then_events([EventData::ReviewerUnassigned {
+                    reviewer: REVIEWER_2,
+                }]);
+                assert!(article.reviewers.is_empty(), "{status}");
+                None
+            } else {
+                Some(result)
+            };
+            (status, then)
+        })
+        .collect::<Vec<_>>();
+    for (status, refused) in rows {
+        if let Some(result) = refused {
+            assert_eq!(result, Err(invalid(c, status, None)), "{status}");
+        }
+    }
+    given_status(Draft)
+        .when(editor(), unassign(REVIEWER_2))
+        .then_invalid_field("reviewer");
 }
 
 #[test]

@@ -740,12 +740,67 @@ fn scheduling_for_when_the_embargo_ends_is_allowed() {
 }
 
 #[test]
-fn an_embargo_set_after_scheduling_blocks_the_scheduler() {
-    given_status(Scheduled)
-        .then_after_at(t(10), editor(), embargo(t(500)))
+fn an_embargo_set_after_scheduling_blocks_the_scheduler_once_per_cause() {
+    let embargoed = given_status(Scheduled).then_after_at(t(10), editor(), embargo(t(500)));
+    let reason = DomainError::Embargoed { until: t(500) }.to_string();
+    let article = embargoed
+        .clone()
         .when(system(), publish_due())
         .at(t(60))
+        .then_events([EventData::PublicationBlocked {
+            revision: R2,
+            publish_at: due(),
+            code: "EMBARGOED".to_owned(),
+            reason: reason.clone(),
+        }]);
+    assert_eq!(article.status, Scheduled);
+    assert_eq!(
+        article.schedule_blocked.as_deref(),
+        Some(format!("EMBARGOED: {reason}").as_str())
+    );
+    // The same cause on the next tick is refused: nothing more is recorded.
+    let blocked = embargoed.then_after_at(t(60), system(), publish_due());
+    blocked
+        .clone()
+        .when(system(), publish_due())
+        .at(t(61))
         .then_error(DomainError::Embargoed { until: t(500) });
+    // A new cause (a later embargo) is recorded again.
+    blocked
+        .clone()
+        .then_after_at(t(62), editor(), embargo(t(900)))
+        .when(system(), publish_due())
+        .at(t(63))
+        .then_events([EventData::PublicationBlocked {
+            revision: R2,
+            publish_at: due(),
+            code: "EMBARGOED".to_owned(),
+            reason: DomainError::Embargoed { until: t(900) }.to_string(),
+        }]);
+    // Lifting the embargo lets the next tick publish, and the note goes with the schedule.
+    let published = blocked
+        .then_after_at(t(70), admin(), lift_embargo("The minister spoke."))
+        .when(system(), publish_due())
+        .at(t(71))
+        .then_events([EventData::ArticlePublished {
+            revision: R2,
+            previous_live: None,
+            correction: None,
+            trigger: PublishTrigger::Schedule,
+        }]);
+    assert_eq!(published.schedule_blocked, None);
+}
+
+#[test]
+fn a_cancelled_schedule_drops_the_blocked_note() {
+    let article = given_status(Scheduled)
+        .then_after_at(t(10), editor(), embargo(t(500)))
+        .then_after_at(t(60), system(), publish_due())
+        .when(publisher(), cancel_schedule())
+        .accepted()
+        .state();
+    assert_eq!(article.status, Approved);
+    assert_eq!(article.schedule_blocked, None);
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use galley_storage::{EventFilter, Store, StoreOptions, StoredEvent};
+use galley_storage::{EventFilter, Store, StoreOptions, StoredEvent, UserChange, UserChangeRecord};
 
 use crate::config::{
     Cli, Command, EventsCommand, GlobalArgs, ProjectionsCommand, ServerConfig, TokensCommand,
@@ -47,11 +47,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 UsersCommand::List => {
                     for user in store.users().await? {
                         println!(
-                            "{}\t{}\t{}\t{}",
+                            "{}\t{}\t{}\t{}{}",
                             user.name,
                             user.id,
                             roles_text(&user.roles),
-                            user.created_at.to_rfc3339()
+                            user.created_at.to_rfc3339(),
+                            if user.disabled_at.is_some() {
+                                "\tdisabled"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
+                }
+                UsersCommand::Roles { name, roles } => {
+                    let roles = users::parse_roles(&roles)?;
+                    let change = UserChange::UserRolesChanged { roles };
+                    let user = users::change_user(&store, &name, change).await?;
+                    println!(
+                        "{} now has the roles {}",
+                        user.name,
+                        roles_text(&user.roles)
+                    );
+                }
+                UsersCommand::Rename { name, new_name } => {
+                    let change = UserChange::UserRenamed { name: new_name };
+                    let user = users::change_user(&store, &name, change).await?;
+                    println!("renamed {name} to {}", user.name);
+                }
+                UsersCommand::Disable { name } => {
+                    let user =
+                        users::change_user(&store, &name, UserChange::UserDisabled {}).await?;
+                    println!("disabled {}; their tokens no longer work", user.name);
+                }
+                UsersCommand::Enable { name } => {
+                    let user =
+                        users::change_user(&store, &name, UserChange::UserEnabled {}).await?;
+                    println!("enabled {}", user.name);
+                }
+                UsersCommand::History { name } => {
+                    let user = store
+                        .user_by_name(&name)
+                        .await?
+                        .ok_or(galley_storage::StoreError::NotFound)?;
+                    for c in store.user_changes(0, u32::MAX, Some(user.id)).await? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            c.seq,
+                            c.recorded_at.to_rfc3339(),
+                            c.change.change_type(),
+                            serde_json::to_string(&c.change)?,
+                            c.actor
                         );
                     }
                 }
@@ -161,8 +207,22 @@ fn roles_text(roles: &[galley_domain::Role]) -> String {
         .join(",")
 }
 
-/// Writes every event as NDJSON, oldest first; returns how many.
+/// The key of an export line that holds a change of the user log rather than an event.
+const USER_CHANGE_KEY: &str = "userChange";
+
+/// Writes the user log (each change a line `{"userChange": …}`; never a token), then every
+/// event, as NDJSON, oldest first; returns how many events.
 pub async fn export(store: &Store, mut out: impl Write) -> anyhow::Result<u64> {
+    let mut after = 0;
+    loop {
+        let page = store.user_changes(after, CHUNK, None).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for change in page {
+            serde_json::to_writer(&mut out, &serde_json::json!({ USER_CHANGE_KEY: change }))?;
+            out.write_all(b"\n")?;
+        }
+    }
     let mut after = 0;
     let mut n = 0;
     loop {
@@ -181,14 +241,35 @@ pub async fn export(store: &Store, mut out: impl Write) -> anyhow::Result<u64> {
     Ok(n)
 }
 
-/// Reads NDJSON written by [`export`] and appends it as it was; returns how many events.
+/// Reads NDJSON written by [`export`] and appends it as it was (the user log first, then the
+/// events); returns how many events.
 pub async fn import(store: &Store, input: impl BufRead) -> anyhow::Result<u64> {
     let mut batch: Vec<StoredEvent> = Vec::with_capacity(CHUNK as usize);
+    let mut changes: Vec<UserChangeRecord> = Vec::new();
     let mut n = 0;
     for (i, line) in input.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
+        }
+        if line.trim_start().starts_with("{\"userChange\"") {
+            if n > 0 || !batch.is_empty() {
+                anyhow::bail!("line {}: user changes come before every event", i + 1);
+            }
+            let mut line: serde_json::Value = serde_json::from_str(&line)
+                .with_context(|| format!("line {} is not JSON", i + 1))?;
+            let change: UserChangeRecord = serde_json::from_value(line[USER_CHANGE_KEY].take())
+                .with_context(|| format!("line {} is not an exported user change", i + 1))?;
+            changes.push(change);
+            if changes.len() == CHUNK as usize {
+                store.import_user_changes(&changes).await?;
+                changes.clear();
+            }
+            continue;
+        }
+        if !changes.is_empty() {
+            store.import_user_changes(&changes).await?;
+            changes.clear();
         }
         let event: StoredEvent = serde_json::from_str(&line)
             .with_context(|| format!("line {} is not an exported event", i + 1))?;
@@ -197,6 +278,9 @@ pub async fn import(store: &Store, input: impl BufRead) -> anyhow::Result<u64> {
             n += store.import_events(&batch).await?;
             batch.clear();
         }
+    }
+    if !changes.is_empty() {
+        store.import_user_changes(&changes).await?;
     }
     if !batch.is_empty() {
         n += store.import_events(&batch).await?;

@@ -113,8 +113,38 @@ pub enum UsersCommand {
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
-    /// List users.
+    /// List users (name, id, roles, added, and "disabled" for a disabled user).
     List,
+    /// Replace a user's roles.
+    Roles {
+        /// The user's name.
+        name: String,
+        /// A role (viewer, editor, reviewer, publisher, admin); repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Rename a user.
+    Rename {
+        /// The user's name.
+        name: String,
+        /// The new, unique name.
+        new_name: String,
+    },
+    /// Disable a user: their tokens stop working; their history stays theirs.
+    Disable {
+        /// The user's name.
+        name: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The user's name.
+        name: String,
+    },
+    /// Every change to a user, oldest first.
+    History {
+        /// The user's name.
+        name: String,
+    },
 }
 
 /// `galley tokens …`

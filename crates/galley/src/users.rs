@@ -3,7 +3,7 @@
 use chrono::Utc;
 use galley_api::auth::{generate_token, hash_token};
 use galley_domain::{Role, UserId};
-use galley_storage::{Store, StoreError, UserRecord};
+use galley_storage::{Store, StoreError, UserChange, UserRecord};
 use uuid::Uuid;
 
 /// Longest user name, in characters.
@@ -57,6 +57,21 @@ pub async fn add_token(store: &Store, name: &str) -> Result<(UserRecord, String)
         .add_token(check_name(name)?, &hash_token(&token), Utc::now())
         .await?;
     Ok((user, token))
+}
+
+/// Records a change to the user named `name`, made from the command line (by the system).
+pub async fn change_user(
+    store: &Store,
+    name: &str,
+    change: UserChange,
+) -> Result<UserRecord, StoreError> {
+    let user = store
+        .user_by_name(check_name(name)?)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    store
+        .change_user(user.id, change, UserId::SYSTEM, Utc::now())
+        .await
 }
 
 /// Parses role names given on the command line ("editor", "REVIEWER").

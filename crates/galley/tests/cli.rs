@@ -101,8 +101,15 @@ async fn users_tokens_export_import_and_verify_work_from_the_command_line() {
     let file = file.to_str().unwrap();
     stdout(&galley(&url, &["events", "export", "--output", file]));
     let exported = std::fs::read_to_string(file).unwrap();
-    assert_eq!(exported.lines().count(), 1);
+    // The user log first (edith's addition), then the event; never a token.
+    assert_eq!(exported.lines().count(), 2, "{exported}");
+    assert!(exported
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("{\"userChange\""));
     assert!(exported.contains("\"type\":\"ArticleCreated\""));
+    assert!(!exported.contains("glly_") && !exported.contains("token"));
     let target = Backend::sqlite();
     let imported = stdout(&galley(
         &target.url(),
@@ -112,4 +119,85 @@ async fn users_tokens_export_import_and_verify_work_from_the_command_line() {
     assert!(stdout(&galley(&target.url(), &["projections", "verify"])).contains("match"));
     let again = galley(&target.url(), &["events", "export"]);
     assert_eq!(stdout(&again), exported);
+    // The people travel with the log: same name, id and roles.
+    assert_eq!(
+        stdout(&galley(&target.url(), &["users", "list"])),
+        stdout(&galley(&url, &["users", "list"]))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_changes_from_the_command_line_are_history_and_disabling_stops_tokens() {
+    let backend = Backend::sqlite();
+    let url = backend.url();
+    stdout(&galley(&url, &["migrate"]));
+    let out = stdout(&galley(
+        &url,
+        &["users", "add", "rob", "--role", "reviewer"],
+    ));
+    let token = out.lines().last().unwrap().to_owned();
+
+    let roles = stdout(&galley(
+        &url,
+        &[
+            "users", "roles", "rob", "--role", "editor", "--role", "reviewer",
+        ],
+    ));
+    assert!(roles.contains("EDITOR,REVIEWER"), "{roles}");
+    assert!(stdout(&galley(&url, &["users", "rename", "rob", "robert"])).contains("robert"));
+    assert!(!galley(&url, &["users", "rename", "rob", "x"])
+        .status
+        .success());
+    assert!(
+        !galley(&url, &["users", "roles", "robert", "--role", "janitor"])
+            .status
+            .success()
+    );
+
+    let server = galley::spawn(common::test_config(&url)).await.unwrap();
+    let client = Client::new(&server, Some(&token));
+    let me = client.ok("{ me { name roles } }", json!({})).await;
+    assert_eq!(
+        me["me"],
+        json!({"name": "robert", "roles": ["EDITOR", "REVIEWER"]})
+    );
+
+    stdout(&galley(&url, &["users", "disable", "robert"]));
+    assert!(!galley(&url, &["users", "disable", "robert"])
+        .status
+        .success());
+    let listed = stdout(&galley(&url, &["users", "list"]));
+    assert!(listed.trim_end().ends_with("disabled"), "{listed}");
+    // A server beside the command line (SQLite, another process) refuses the token once its
+    // cached lookup expires (GALLEY_TOKEN_CACHE_SECS, 5 s by default): wait for it, bounded.
+    let mut refused = false;
+    for _ in 0..100 {
+        let (_, body) = client.post("{ me { name } }", json!({})).await;
+        if body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED" {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a disabled user's token still works");
+    server.shutdown().await.unwrap();
+
+    stdout(&galley(&url, &["users", "enable", "robert"]));
+    let history = stdout(&galley(&url, &["users", "history", "robert"]));
+    let types: Vec<&str> = history
+        .lines()
+        .map(|l| l.split('\t').nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "UserAdded",
+            "UserRolesChanged",
+            "UserRenamed",
+            "UserDisabled",
+            "UserEnabled"
+        ],
+        "{history}"
+    );
+    assert!(stdout(&galley(&url, &["projections", "verify"])).contains("match"));
 }

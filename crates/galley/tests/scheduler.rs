@@ -98,17 +98,20 @@ async fn an_embargoed_due_article_stays_overdue_with_the_reason_until_the_embarg
             .starts_with("EMBARGOED"),
         "{blocked}"
     );
-    assert_eq!(blocked["version"], 5, "nothing was appended while blocked");
+    assert_eq!(
+        blocked["version"], 6,
+        "one PublicationBlocked was appended for the embargo"
+    );
 
     admin
         .ok(
-            "mutation($id: ID!) { liftEmbargo(articleId: $id, expectedVersion: 5, reason: \"Minister spoke early\") { article { embargoUntil } } }",
+            "mutation($id: ID!) { liftEmbargo(articleId: $id, expectedVersion: 6, reason: \"Minister spoke early\") { article { embargoUntil } } }",
             json!({"id": id}),
         )
         .await;
     let published = wait_for(&publisher, &id, |a| a["status"] == "PUBLISHED").await;
     assert_eq!(published["liveRevision"], 1);
-    assert_eq!(published["version"], 7, "published exactly once");
+    assert_eq!(published["version"], 8, "published exactly once");
     server.shutdown().await.unwrap();
 }
 

@@ -40,7 +40,7 @@ use crate::error::StoreError;
 use crate::insights::record;
 use crate::model::{ArticleRecord, CommandOutcome, StoredEvent};
 use crate::read::{self, decode_event, EVENT_COLUMNS};
-use crate::rows::{changes_content, keeps_note, new_content, Before, Rows};
+use crate::rows::{changes_content, new_content, Before, Rows};
 use crate::store::{CommitDecision, Store};
 
 /// A command of the batch with its clock truncated (see [`to_micros`]) and its fingerprint.
@@ -80,10 +80,8 @@ enum Verdict {
 }
 
 /// The article an outcome reports: as the command left it (or found it, for a replay).
-/// `keep_note` says whether the scheduler's note, as it was before the batch, still stands.
 struct Snapshot {
     record: Option<ArticleRecord>,
-    keep_note: bool,
 }
 
 /// One article the batch touches.
@@ -94,15 +92,12 @@ struct Slot {
     changed: bool,
     /// Its content changed in the batch.
     content_changed: bool,
-    /// It was SCHEDULED after every command of the batch so far: the note stays.
-    keep_note: bool,
 }
 
 impl Slot {
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             record: record(&self.now),
-            keep_note: self.keep_note,
         }
     }
 }
@@ -160,7 +155,6 @@ async fn plan(
                 now,
                 changed: false,
                 content_changed: false,
-                keep_note: true,
             };
             (id, slot)
         })
@@ -183,7 +177,6 @@ async fn plan(
             now: Article::default(),
             changed: false,
             content_changed: false,
-            keep_note: true,
         });
 
         // A retry returns the original result and writes nothing; the same key with another
@@ -277,7 +270,6 @@ async fn plan(
         for event in &new_events {
             article = evolve(article, event);
             slot.content_changed |= changes_content(&event.data);
-            slot.keep_note &= keeps_note(article.status);
             position += 1;
             stored.push(StoredEvent {
                 event_id: Uuid::now_v7(),
@@ -323,17 +315,9 @@ fn pg_time(t: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// The article an outcome reports, as the row holds it. `notes` are the scheduler's notes
-/// before the batch.
-fn as_stored(
-    snapshot: &Snapshot,
-    notes: &HashMap<ArticleId, Option<String>>,
-    pg: bool,
-) -> Option<ArticleRecord> {
+/// The article an outcome reports, as the row holds it.
+fn as_stored(snapshot: &Snapshot, pg: bool) -> Option<ArticleRecord> {
     let mut r = snapshot.record.clone()?;
-    if snapshot.keep_note {
-        r.schedule_blocked_reason = notes.get(&r.id).cloned().flatten();
-    }
     if pg {
         for t in [
             &mut r.embargo_until,
@@ -352,17 +336,6 @@ fn as_stored(
         r.updated_at = pg_time(r.updated_at);
     }
     Some(r)
-}
-
-impl Verdict {
-    fn snapshot(&self) -> Option<&Snapshot> {
-        match self {
-            Verdict::Append { article, .. }
-            | Verdict::ReplayInBatch { article, .. }
-            | Verdict::ReplayLogged { article, .. } => Some(article),
-            Verdict::Refused(_) => None,
-        }
-    }
 }
 
 impl Store {
@@ -413,13 +386,6 @@ impl Store {
             head,
         } = plan(&mut tx, &batch, start, &logged, holders, began).await?;
         let pg = tx.is_pg();
-        let noted: BTreeSet<ArticleId> = verdicts
-            .iter()
-            .filter_map(Verdict::snapshot)
-            .filter(|s| s.keep_note)
-            .filter_map(|s| s.record.as_ref().map(|r| r.id))
-            .collect();
-        let notes = read_notes(&mut tx, &noted).await?;
 
         // Phase 2: write what was accepted, one statement per table.
         let mut rows = Rows::default();
@@ -448,7 +414,7 @@ impl Store {
         }
         for (id, slot) in slots.iter().filter(|(_, s)| s.changed) {
             let before = before.get(id).cloned().unwrap_or_default();
-            rows.article(&slot.now, &before, slot.content_changed, slot.keep_note)?;
+            rows.article(&slot.now, &before, slot.content_changed)?;
         }
         if !appended.is_empty() {
             rows.head(head);
@@ -465,7 +431,7 @@ impl Store {
                     events, article, ..
                 } => Ok(CommandOutcome {
                     events,
-                    article: as_stored(&article, &notes, pg).ok_or_else(|| {
+                    article: as_stored(&article, pg).ok_or_else(|| {
                         StoreError::Corrupt("an appended article has no row".to_owned())
                     })?,
                     replayed: false,
@@ -481,7 +447,7 @@ impl Store {
                     };
                     Ok(CommandOutcome {
                         events,
-                        article: as_stored(&article, &notes, pg).ok_or(StoreError::NotFound)?,
+                        article: as_stored(&article, pg).ok_or(StoreError::NotFound)?,
                         replayed: true,
                     })
                 }
@@ -489,7 +455,7 @@ impl Store {
                     first,
                     last,
                     article,
-                } => match as_stored(&article, &notes, pg) {
+                } => match as_stored(&article, pg) {
                     Some(record) => Ok(CommandOutcome {
                         events: read::read_positions(tx.exec(), first, last).await?,
                         article: record,
@@ -672,34 +638,6 @@ async fn read_holders(
         );
     }
     Ok(holders)
-}
-
-/// The scheduler's notes on these articles, which outcomes report when they stand. On
-/// PostgreSQL the rows are locked (the scheduler writes notes without the log lock), so the
-/// note read is the note the batch's `UPDATE` keeps.
-async fn read_notes(
-    tx: &mut Tx,
-    ids: &BTreeSet<ArticleId>,
-) -> Result<HashMap<ArticleId, Option<String>>, StoreError> {
-    let lock = if tx.is_pg() { " FOR UPDATE" } else { "" };
-    let rows = ids.iter().map(|id| vec![Arg::from(id.as_uuid())]).collect();
-    let found = tx
-        .rows(&[("id", "uuid")], rows, &[], |u| {
-            format!(
-                "SELECT id, schedule_blocked_reason FROM articles \
-                 WHERE id IN (SELECT id FROM {u}){lock}"
-            )
-        })
-        .await?;
-    found
-        .iter()
-        .map(|row| {
-            Ok((
-                ArticleId::from_uuid(row.get("id")?),
-                row.get("schedule_blocked_reason")?,
-            ))
-        })
-        .collect()
 }
 
 /// Debug builds: the article each outcome reports as the batch left it must be the row read

@@ -18,7 +18,7 @@ use galley_domain::{Article, ArticleId, Status, UserId, Version};
 
 use crate::db::{args, to_u64, Arg, Tx};
 use crate::error::StoreError;
-use crate::model::{ArticleRecord, StoredEvent};
+use crate::model::{ArticleRecord, Page, StoredEvent};
 use crate::read::{self, decode_article, ARTICLE_COLUMNS};
 use crate::store::{Direction, Store};
 
@@ -27,6 +27,10 @@ pub(crate) const TABLES: [&str; 3] = ["article_reviewers", "review_cycles", "pub
 
 /// The longest dashboard window, in days.
 pub const MAX_DASHBOARD_DAYS: i64 = 366;
+
+/// The tag of review-queue cursors (bucket: 0 assigned to the reviewer, 1 to no one;
+/// submission time; id).
+const QUEUE_CURSOR: &str = "rq";
 
 /// At most this many overdue publications are listed.
 const MAX_OVERDUE: i64 = 100;
@@ -110,8 +114,7 @@ pub(crate) async fn dump(
     Ok(())
 }
 
-/// The `articles` row the live path would have written for this state (without the
-/// scheduler's note, which is not derived from the log).
+/// The `articles` row the live path would have written for this state.
 pub(crate) fn record(article: &Article) -> Option<ArticleRecord> {
     Some(ArticleRecord {
         id: article.id?,
@@ -123,7 +126,7 @@ pub(crate) fn record(article: &Article) -> Option<ArticleRecord> {
         approved_revision: article.approval.as_ref().map(|a| a.revision),
         embargo_until: article.embargo_until,
         scheduled_for: article.scheduled_for,
-        schedule_blocked_reason: None,
+        schedule_blocked_reason: article.schedule_blocked.clone(),
         authors: article.authors.clone(),
         reviewers: article.reviewers.clone(),
         created_at: article.created_at?,
@@ -157,7 +160,7 @@ pub struct DurationStats {
 }
 
 impl DurationStats {
-    fn of(mut values: Vec<TimeDelta>) -> DurationStats {
+    pub(crate) fn of(mut values: Vec<TimeDelta>) -> DurationStats {
         values.sort();
         DurationStats {
             count: values.len() as u64,
@@ -305,13 +308,14 @@ impl Store {
     }
 
     /// Articles in review for `reviewer`: those assigned to them first, then those assigned to
-    /// no one, each oldest submission first. Articles assigned only to other reviewers are
-    /// left out.
+    /// no one, each oldest submission first, a page at a time (`after` is the cursor of the
+    /// last item seen). Articles assigned only to other reviewers are left out.
     pub async fn review_queue(
         &self,
         reviewer: UserId,
-        limit: u32,
-    ) -> Result<Vec<ArticleRecord>, StoreError> {
+        first: u32,
+        after: Option<&str>,
+    ) -> Result<Page<ArticleRecord>, StoreError> {
         let cols = ARTICLE_COLUMNS
             .split(", ")
             .map(|c| format!("a.{c}"))
@@ -319,19 +323,39 @@ impl Store {
             .join(", ");
         let mine = "EXISTS (SELECT 1 FROM article_reviewers r \
                     WHERE r.article_id = a.id AND r.user_id = $1)";
+        let bucket = format!("CAST(CASE WHEN {mine} THEN 0 ELSE 1 END AS BIGINT)");
+        let mut args = Vec::from(args![reviewer.as_uuid(), i64::from(first) + 1]);
+        let mut after_sql = String::new();
+        if let Some(cursor) = after {
+            let key = read::decode_tagged(QUEUE_CURSOR, cursor)?;
+            args.extend(args![key.rank as i64, key.time, key.id]);
+            after_sql = format!(
+                " AND (({bucket}) > $3 OR (({bucket}) = $3 AND (a.submitted_at > $4 \
+                 OR (a.submitted_at = $4 AND a.id > $5))))"
+            );
+        }
         let sql = format!(
-            "SELECT {cols} FROM articles a WHERE a.status = 'IN_REVIEW' AND ({mine} OR NOT \
-             EXISTS (SELECT 1 FROM article_reviewers r WHERE r.article_id = a.id)) \
-             ORDER BY CASE WHEN {mine} THEN 0 ELSE 1 END, a.submitted_at, a.id LIMIT $2"
+            "SELECT {cols}, {bucket} AS bucket FROM articles a WHERE a.status = 'IN_REVIEW' \
+             AND ({mine} OR NOT EXISTS (SELECT 1 FROM article_reviewers r \
+             WHERE r.article_id = a.id)){after_sql} \
+             ORDER BY bucket, a.submitted_at, a.id LIMIT $2"
         );
-        self.inner
-            .db
-            .reader()
-            .fetch_all(&sql, &args![reviewer.as_uuid(), i64::from(limit)])
-            .await?
-            .iter()
-            .map(decode_article)
-            .collect()
+        let rows = self.inner.db.reader().fetch_all(&sql, &args).await?;
+        let has_next_page = rows.len() > first as usize;
+        let mut items = Vec::with_capacity(rows.len().min(first as usize));
+        for row in rows.iter().take(first as usize) {
+            let record = decode_article(row)?;
+            let key = read::SortKey {
+                rank: row.get::<i64>("bucket")? as f64,
+                time: record.submitted_at.unwrap_or(record.updated_at),
+                id: record.id.as_uuid(),
+            };
+            items.push((read::encode_tagged(QUEUE_CURSOR, &key), record));
+        }
+        Ok(Page {
+            items,
+            has_next_page,
+        })
     }
 
     /// The dashboard figures for a window (at most [`MAX_DASHBOARD_DAYS`] days) and,

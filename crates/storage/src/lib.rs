@@ -6,8 +6,8 @@
 //! with the next global positions, the projections are updated, and the transaction commits
 //! before the feed is woken. Invariants: nothing updates or deletes an event; positions are
 //! global, contiguous and commit-ordered (appends are serialised on the `log_head` row on
-//! PostgreSQL and by the single writer on SQLite); every projection row follows from the log
-//! (except the scheduler's `schedule_blocked_reason` note), so `rebuild_projections` gives
+//! PostgreSQL and by the single writer on SQLite); every projection row follows from the log,
+//! so `rebuild_projections` gives
 //! exactly what the live path wrote; the feed's notifications are doorbells, and readers
 //! always re-read the log. See ARCHITECTURE-storage.md beside this crate.
 
@@ -23,8 +23,10 @@ mod project;
 mod read;
 mod rows;
 mod search;
+mod stages;
 mod store;
 pub mod testing;
+mod user_changes;
 mod users;
 
 pub use append::PendingCommand;
@@ -35,5 +37,7 @@ pub use insights::{
     OverduePublication, ReviewerFigures, MAX_DASHBOARD_DAYS,
 };
 pub use model::*;
+pub use stages::{StageFigures, StageNow};
 pub use store::*;
+pub use user_changes::{check_user_name, UserChange, UserChangeRecord, USER_NAME_MAX_CHARS};
 pub use users::TOKEN_CACHE_TTL;

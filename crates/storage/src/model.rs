@@ -193,6 +193,8 @@ pub struct UserRecord {
     pub roles: Vec<Role>,
     /// When the user was added.
     pub created_at: DateTime<Utc>,
+    /// When the user was disabled, while they are (their tokens authenticate no one).
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// Filters for the `articles` list. Empty fields match everything.

@@ -16,7 +16,7 @@ use crate::read::{
     self, decode_article, decode_comment, decode_revision, ARTICLE_COLUMNS, COMMENT_COLUMNS,
     REVISION_COLUMNS,
 };
-use crate::rows::{changes_content, keeps_note, Before, Rows};
+use crate::rows::{changes_content, Before, Rows};
 use crate::store::ProjectionDiff;
 
 /// Every projection table, in the order a rebuild clears them.
@@ -68,8 +68,6 @@ struct Dirty {
     before: Before,
     /// Its content changed.
     content: bool,
-    /// It was SCHEDULED after every event of the page (the scheduler's note stays).
-    keep_note: bool,
 }
 
 impl Projector {
@@ -112,7 +110,6 @@ impl Projector {
             .or_insert_with(|| Dirty {
                 before: Before::of(slot),
                 content: false,
-                keep_note: true,
             });
         *slot = evolve(std::mem::take(slot), &event);
         let changed = changes_content(&event.data);
@@ -121,7 +118,6 @@ impl Projector {
             slot.revisions[i] = forgotten_revision();
         }
         dirty.content |= changed;
-        dirty.keep_note &= keeps_note(slot.status);
         self.rows.event_rows(stored, &event);
         Ok(())
     }
@@ -136,7 +132,7 @@ impl Projector {
         let mut rows = std::mem::take(&mut self.rows);
         for (id, dirty) in std::mem::take(&mut self.dirty) {
             if let Some(article) = self.articles.get(&id) {
-                rows.article(article, &dirty.before, dirty.content, dirty.keep_note)?;
+                rows.article(article, &dirty.before, dirty.content)?;
             }
         }
         rows.flush(tx).await
@@ -169,6 +165,7 @@ pub(crate) async fn rebuild(tx: &mut Tx) -> Result<u64, StoreError> {
             "rebuilding projections"
         );
     }
+    crate::user_changes::rebuild(tx).await?;
     tracing::info!(events = replayed, "projections rebuilt");
     Ok(replayed)
 }
@@ -184,9 +181,7 @@ pub(crate) async fn dump(tx: &mut Tx) -> Result<BTreeMap<(String, String), Strin
         .fetch_all(&format!("SELECT {ARTICLE_COLUMNS} FROM articles"), &[])
         .await?
     {
-        let mut a = decode_article(&row)?;
-        // Written by the scheduler, not derived from the log.
-        a.schedule_blocked_reason = None;
+        let a = decode_article(&row)?;
         put("articles", a.id.to_string(), format!("{a:?}"));
     }
     for row in tx
@@ -248,6 +243,7 @@ pub(crate) async fn dump(tx: &mut Tx) -> Result<BTreeMap<(String, String), Strin
         put("article_authors", format!("{id}/{user}"), String::new());
     }
     crate::insights::dump(tx, &mut out).await?;
+    crate::user_changes::dump(tx, &mut out).await?;
     Ok(out)
 }
 

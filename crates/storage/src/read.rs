@@ -320,12 +320,12 @@ pub(crate) async fn article_by_slug(
 
 /// The sort key of a list item, encoded in its cursor.
 #[derive(Debug, Clone, PartialEq)]
-struct SortKey {
+pub(crate) struct SortKey {
     /// The search score, lower is better (only for `Relevance` with a text filter; 0
     /// otherwise). Kept exactly (Rust prints an `f64` so that it parses back to itself).
-    rank: f64,
-    time: DateTime<Utc>,
-    id: Uuid,
+    pub(crate) rank: f64,
+    pub(crate) time: DateTime<Utc>,
+    pub(crate) id: Uuid,
 }
 
 /// A cursor names its order, so a cursor of one order is refused by another.
@@ -339,9 +339,18 @@ fn order_tag(order: ArticleOrder) -> &'static str {
 }
 
 fn encode_cursor(order: ArticleOrder, key: &SortKey) -> String {
+    encode_tagged(order_tag(order), key)
+}
+
+fn decode_cursor(order: ArticleOrder, cursor: &str) -> Result<SortKey, StoreError> {
+    decode_tagged(order_tag(order), cursor)
+}
+
+/// A cursor of the list named by `tag` (another list refuses it).
+pub(crate) fn encode_tagged(tag: &str, key: &SortKey) -> String {
     let raw = format!(
         "{}|{}|{}|{}",
-        order_tag(order),
+        tag,
         key.rank,
         key.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         key.id
@@ -349,7 +358,8 @@ fn encode_cursor(order: ArticleOrder, key: &SortKey) -> String {
     hex::encode(raw)
 }
 
-fn decode_cursor(order: ArticleOrder, cursor: &str) -> Result<SortKey, StoreError> {
+/// Reads a cursor of the list named by `tag`.
+pub(crate) fn decode_tagged(expected: &str, cursor: &str) -> Result<SortKey, StoreError> {
     let invalid = || StoreError::Invalid {
         field: "after".to_owned(),
         message: "is not a cursor of this list".to_owned(),
@@ -360,7 +370,7 @@ fn decode_cursor(order: ArticleOrder, cursor: &str) -> Result<SortKey, StoreErro
     let [tag, rank, time, id] = parts.as_slice() else {
         return Err(invalid());
     };
-    if *tag != order_tag(order) {
+    if *tag != expected {
         return Err(invalid());
     }
     Ok(SortKey {

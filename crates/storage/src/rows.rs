@@ -15,10 +15,10 @@
 //! replayed here in memory, in event order, exactly as the per-event `UPDATE … WHERE outcome IS
 //! NULL` it replaces (see [`Rows::decide_cycles`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use galley_domain::{Article, ArticleContent, ArticleId, Event, EventData, PublishTrigger, Status};
+use galley_domain::{Article, ArticleContent, ArticleId, Event, EventData, PublishTrigger};
 use uuid::Uuid;
 
 use crate::db::{args, Arg, Col, Part, Tx};
@@ -117,7 +117,7 @@ fn content_args(c: &ArticleContent) -> [Arg; 8] {
 
 /// The derived columns of `articles` after `id`, `version`, `status` and `revision` and the
 /// content columns.
-const ARTICLE_TAIL_COLS: [Col; 12] = [
+const ARTICLE_TAIL_COLS: [Col; 13] = [
     ("live_revision", "bigint"),
     ("approved_revision", "bigint"),
     ("embargo_until", "timestamptz"),
@@ -130,6 +130,7 @@ const ARTICLE_TAIL_COLS: [Col; 12] = [
     ("first_published_at", "timestamptz"),
     ("last_published_at", "timestamptz"),
     ("updated_at", "timestamptz"),
+    ("schedule_blocked_reason", "text"),
 ];
 
 /// Every derived column of `articles`, in the order of [`article_args`].
@@ -166,6 +167,7 @@ fn article_args(id: ArticleId, article: &Article, content: &ArticleContent) -> V
         article.first_published_at,
         article.last_published_at,
         article.updated_at,
+        article.schedule_blocked.as_deref(),
     ]);
     a
 }
@@ -209,7 +211,8 @@ pub(crate) struct Rows {
     search_new: Vec<Vec<Arg>>,
     revisions: Vec<Vec<Arg>>,
     comments: Vec<Vec<Arg>>,
-    reviewers: BTreeSet<(Uuid, Uuid)>,
+    /// Reviewer pairs: assigned (`true`) or unassigned (`false`) by the set's last event.
+    reviewers: BTreeMap<(Uuid, Uuid), bool>,
     publications: Vec<Vec<Arg>>,
     cycles: Vec<Cycle>,
     /// Per article, the first decision of the set: it closes the cycles opened before the set.
@@ -266,24 +269,20 @@ impl Rows {
     /// The `articles` row of `article` as the set leaves it, and, when its content changed in
     /// the set, its slug, tags, authors and search document. `before` is the article before
     /// the set, whose rows are in the tables (its version is 0 if it had none): slug, tag and
-    /// author rows are rewritten only where they differ from those. `keep_note` says whether
-    /// the scheduler's `schedule_blocked_reason` stays (the article was SCHEDULED after every
-    /// event of the set, as the per-event upsert this replaces kept it only then).
+    /// author rows are rewritten only where they differ from those.
     pub(crate) fn article(
         &mut self,
         article: &Article,
         before: &Before,
         content_changed: bool,
-        keep_note: bool,
     ) -> Result<(), StoreError> {
         let (Some(id), Some(content)) = (article.id, article.content()) else {
             return Err(StoreError::Corrupt(
                 "an event stream does not start with ArticleCreated".to_owned(),
             ));
         };
-        let mut row = article_args(id, article, content);
+        let row = article_args(id, article, content);
         if before.version > 0 {
-            row.push(Arg::from(i64::from(keep_note)));
             self.updated_articles.push(row);
         } else {
             self.new_articles.push(row);
@@ -361,7 +360,11 @@ impl Rows {
                 return;
             }
             EventData::ReviewerAssigned { reviewer } => {
-                self.reviewers.insert((id, reviewer.as_uuid()));
+                self.reviewers.insert((id, reviewer.as_uuid()), true);
+                return;
+            }
+            EventData::ReviewerUnassigned { reviewer } => {
+                self.reviewers.insert((id, reviewer.as_uuid()), false);
                 return;
             }
             EventData::SubmittedForReview { revision } => {
@@ -462,8 +465,7 @@ impl Rows {
         let expected = updated_articles.len();
 
         let mut first = vec![insert("events", &EVENT_COLS, events)];
-        let mut update_cols = article_cols.clone();
-        update_cols.push(("keep_note", "bigint"));
+        let update_cols = article_cols.clone();
         let set = article_cols[1..]
             .iter()
             .map(|(c, _)| format!("{c} = u.{c}"))
@@ -471,9 +473,8 @@ impl Rows {
             .join(", ");
         let mut update = Part::new(&update_cols, updated_articles, move |u| {
             format!(
-                "UPDATE articles SET {set}, schedule_blocked_reason = CASE \
-                 WHEN u.keep_note = 1 THEN articles.schedule_blocked_reason ELSE NULL END \
-                 FROM {u} WHERE articles.id = u.id RETURNING articles.id"
+                "UPDATE articles SET {set} FROM {u} WHERE articles.id = u.id \
+                 RETURNING articles.id"
             )
         });
         update.returning = true;
@@ -521,10 +522,27 @@ impl Rows {
             ("position", "bigint"),
         ];
         first.push(insert("review_comments", &COMMENT_COLS, comments));
-        let reviewers = reviewers
-            .into_iter()
-            .map(|(a, u)| Vec::from(args![a, u]))
-            .collect();
+        // The last assignment or unassignment of a pair in the set wins, so each pair is
+        // either inserted (here) or deleted (in the second group), never both.
+        let (assigned, unassigned): (Vec<_>, Vec<_>) =
+            reviewers.into_iter().partition(|(_, on)| *on);
+        let pairs = |v: Vec<((Uuid, Uuid), bool)>| {
+            v.into_iter()
+                .map(|((a, u), _)| Vec::from(args![a, u]))
+                .collect::<Vec<_>>()
+        };
+        let unassigned = Part::new(
+            &[("article_id", "uuid"), ("user_id", "uuid")],
+            pairs(unassigned),
+            |u| {
+                format!(
+                    "DELETE FROM article_reviewers WHERE EXISTS (SELECT 1 FROM {u} \
+                     WHERE u.article_id = article_reviewers.article_id \
+                     AND u.user_id = article_reviewers.user_id)"
+                )
+            },
+        );
+        let reviewers = pairs(assigned);
         first.push(Part::new(
             &[("article_id", "uuid"), ("user_id", "uuid")],
             reviewers,
@@ -613,6 +631,7 @@ impl Rows {
                 tags,
             ),
             insert("review_cycles", &CYCLE_COLS, cycles),
+            unassigned,
         ];
         // Moving the head depends on nothing else, so when nothing has to follow (revisions
         // that keep their slug and tags, the common case) it rides in the first statement
@@ -660,9 +679,4 @@ fn tag_keys(article: &Article) -> Vec<String> {
     keys.sort();
     keys.dedup();
     keys
-}
-
-/// Whether the scheduler's note survives an event that leaves the article in `status`.
-pub(crate) fn keeps_note(status: Status) -> bool {
-    status == Status::Scheduled
 }

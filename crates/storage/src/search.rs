@@ -6,8 +6,10 @@
 //! PostgreSQL's parser with the `simple` configuration (no stemming, no stop words) and FTS5's
 //! `unicode61` tokenizer split identically, so the same data gives the same hits on both
 //! backends and every search is accent-insensitive. A query is folded the same way and matches
-//! the articles that contain every one of its words (in the headline, standfirst, tags or
-//! body). Ranking: `ts_rank` with the headline at weight A and the rest at weight B on
+//! the articles that contain every one of its words (in the headline, standfirst, tags, byline
+//! or body), the last word as a prefix when it has at least [`MIN_PREFIX_CHARS`] characters
+//! (a search box: "vuc" finds "Vučić"; PostgreSQL `vuc:*`, FTS5 `"vuc"*`, which both match
+//! every indexed word that starts with it, so the hits stay the same). Ranking: `ts_rank` with the headline at weight A and the rest at weight B on
 //! PostgreSQL, `bm25` with the headline weighted 2.5 on SQLite; the scores differ between
 //! backends, the hits do not.
 //!
@@ -21,6 +23,10 @@ use crate::error::StoreError;
 
 /// At most this many words of a query are used.
 const MAX_QUERY_TERMS: usize = 16;
+
+/// The last word of a query matches as a prefix from this length on (a one-letter prefix
+/// would match a large part of the vocabulary).
+pub(crate) const MIN_PREFIX_CHARS: usize = 2;
 
 /// Folds text for indexing and querying: ASCII transliteration, lower case, words separated
 /// by single spaces.
@@ -53,7 +59,7 @@ pub(crate) fn query_terms(text: &str) -> Vec<String> {
     terms
 }
 
-/// The folded text of the non-headline fields: standfirst, tags and body.
+/// The folded text of the non-headline fields: standfirst, tags, byline and body.
 fn folded_body(c: &ArticleContent) -> String {
     let mut text = String::with_capacity(c.standfirst.len() + c.body.len() + 64);
     text.push_str(&c.standfirst);
@@ -61,12 +67,16 @@ fn folded_body(c: &ArticleContent) -> String {
         text.push(' ');
         text.push_str(tag.as_str());
     }
+    for author in &c.byline {
+        text.push(' ');
+        text.push_str(author);
+    }
     text.push(' ');
     text.push_str(&c.body);
     fold(&text)
 }
 
-/// The folded (headline, standfirst + tags + body) of an article's current revision.
+/// The folded (headline, standfirst + tags + byline + body) of an article's current revision.
 pub(crate) fn document(content: &ArticleContent) -> (String, String) {
     (fold(&content.headline), folded_body(content))
 }
@@ -158,13 +168,26 @@ pub(crate) async fn dump(tx: &mut Tx) -> Result<Vec<(uuid::Uuid, String)>, Store
 }
 
 /// The SQL of a common table expression `hits (id, score)` over the articles matching every
-/// term, lower score first (better). Pushes its argument onto `args`. `terms` must not be
-/// empty.
+/// term (the last one as a prefix, see [`MIN_PREFIX_CHARS`]), lower score first (better).
+/// Pushes its argument onto `args`. `terms` must not be empty.
 pub(crate) fn hits_cte(exec: &Exec<'_>, args: &mut Vec<Arg>, terms: &[String]) -> String {
     // Terms are folded to [a-z0-9]+, so they need no escaping in either query language; they
     // are still bound as a parameter, never spliced into the SQL.
+    let prefix = |i: usize, t: &str| i + 1 == terms.len() && t.len() >= MIN_PREFIX_CHARS;
     if exec.is_pg() {
-        args.push(Arg::from(terms.join(" & ")));
+        let query = terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if prefix(i, t) {
+                    format!("{t}:*")
+                } else {
+                    t.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" & ");
+        args.push(Arg::from(query));
         let p = format!("${}", args.len());
         format!(
             "hits AS MATERIALIZED (SELECT article_id AS id, \
@@ -174,7 +197,14 @@ pub(crate) fn hits_cte(exec: &Exec<'_>, args: &mut Vec<Arg>, terms: &[String]) -
     } else {
         let query = terms
             .iter()
-            .map(|t| format!("\"{t}\""))
+            .enumerate()
+            .map(|(i, t)| {
+                if prefix(i, t) {
+                    format!("\"{t}\"*")
+                } else {
+                    format!("\"{t}\"")
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ");
         args.push(Arg::from(query));

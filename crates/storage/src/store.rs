@@ -498,33 +498,13 @@ impl Store {
         read::due_articles(self.inner.db.reader(), now, limit).await
     }
 
-    /// Records why a due article could not be published, so it shows as overdue with the
-    /// reason (`None` clears it).
-    pub async fn set_schedule_blocked(
-        &self,
-        id: ArticleId,
-        reason: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let (mut tx, _) = self.inner.db.begin_write(false).await?;
-        let updated = tx
-            .exec()
-            .execute(
-                "UPDATE articles SET schedule_blocked_reason = $1 WHERE id = $2",
-                &args![reason, id.as_uuid()],
-            )
-            .await?;
-        tx.commit().await?;
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    }
-
     /// Drops every projection and replays the whole log into it. Returns events replayed.
     pub async fn rebuild_projections(&self) -> Result<u64, StoreError> {
         let (mut tx, _) = self.inner.db.begin_write(true).await?;
         let replayed = project::rebuild(&mut tx).await?;
         tx.commit().await?;
+        // The users rows were rewritten from the user log; cached lookups may hold old ones.
+        self.inner.tokens.clear();
         Ok(replayed)
     }
 

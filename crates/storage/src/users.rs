@@ -1,8 +1,9 @@
-//! Users and their hashed API tokens. These are not part of the event log.
+//! Users and their hashed API tokens. Users are the projection of their own append-only log
+//! (`crate::user_changes`); tokens are operational data, never exported nor rebuilt.
 //!
 //! Every request authenticates, so a token lookup is on every request's path. A successful
-//! lookup is kept for [`TOKEN_CACHE_TTL`] (a user's name and roles never change; only tokens
-//! are added and revoked). A revocation empties the cache: at once in the store that made it,
+//! lookup is kept for [`TOKEN_CACHE_TTL`]; a disabled user's tokens authenticate no one. A
+//! revocation, and every user change, empties the cache: at once in the store that made it,
 //! and on PostgreSQL in every process, through `NOTIFY galley_tokens` sent in the revoking
 //! transaction (delivered at its commit) and heard by the feed's listener, which also empties
 //! the cache whenever it reconnects, since notifications may have been missed. On SQLite, a
@@ -22,7 +23,7 @@ use crate::error::StoreError;
 use crate::model::UserRecord;
 use crate::store::Store;
 
-const USER_COLUMNS: &str = "u.id, u.name, u.roles, u.created_at";
+pub(crate) const USER_COLUMNS: &str = "u.id, u.name, u.roles, u.created_at, u.disabled_at";
 
 /// How long a successful token lookup is reused by default.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -109,7 +110,7 @@ impl TokenCache {
     }
 }
 
-fn decode_user(row: &Row) -> Result<UserRecord, StoreError> {
+pub(crate) fn decode_user(row: &Row) -> Result<UserRecord, StoreError> {
     let roles: Vec<String> = row.json("roles")?;
     Ok(UserRecord {
         id: UserId::from_uuid(row.get("id")?),
@@ -120,10 +121,11 @@ fn decode_user(row: &Row) -> Result<UserRecord, StoreError> {
             .collect::<Result<_, _>>()
             .map_err(|e| StoreError::Corrupt(format!("stored role: {e}")))?,
         created_at: row.get("created_at")?,
+        disabled_at: row.get("disabled_at")?,
     })
 }
 
-fn name_taken(e: sqlx::Error) -> StoreError {
+pub(crate) fn name_taken(e: sqlx::Error) -> StoreError {
     if is_unique_violation(&e) {
         StoreError::Invalid {
             field: "name".to_owned(),
@@ -145,7 +147,10 @@ fn token_taken(e: sqlx::Error) -> StoreError {
     }
 }
 
-async fn user_by_name(mut exec: Exec<'_>, name: &str) -> Result<Option<UserRecord>, StoreError> {
+pub(crate) async fn user_by_name(
+    mut exec: Exec<'_>,
+    name: &str,
+) -> Result<Option<UserRecord>, StoreError> {
     exec.fetch_optional(
         &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.name = $1"),
         &args![name],
@@ -165,25 +170,12 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<UserRecord, StoreError> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(StoreError::Invalid {
-                field: "name".to_owned(),
-                message: "must not be empty".to_owned(),
-            });
-        }
-        let mut roles = roles.to_vec();
-        roles.sort();
-        roles.dedup();
-        let role_names: Vec<&str> = roles.iter().map(Role::as_str).collect();
         let (mut tx, _) = self.inner.db.begin_write(false).await?;
-        tx.exec()
-            .execute(
-                "INSERT INTO users (id, name, roles, created_at) VALUES ($1, $2, $3, $4)",
-                &args![id.as_uuid(), name, serde_json::json!(role_names), now],
-            )
-            .await
-            .map_err(name_taken)?;
+        let change = crate::user_changes::UserChange::UserAdded {
+            name: name.to_owned(),
+            roles: roles.to_vec(),
+        };
+        let user = crate::user_changes::record(&mut tx, id, change, UserId::SYSTEM, now).await?;
         tx.exec()
             .execute(
                 "INSERT INTO api_tokens (token_hash, user_id, created_at) VALUES ($1, $2, $3)",
@@ -191,10 +183,8 @@ impl Store {
             )
             .await
             .map_err(token_taken)?;
-        let user = user_by_name(tx.exec(), name)
-            .await?
-            .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
+        self.inner.tokens.clear();
         Ok(user)
     }
 
@@ -234,7 +224,8 @@ impl Store {
             .fetch_optional(
                 &format!(
                     "SELECT {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
-                     WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+                     WHERE t.token_hash = $1 AND t.revoked_at IS NULL \
+                     AND u.disabled_at IS NULL"
                 ),
                 &args![token_hash],
             )

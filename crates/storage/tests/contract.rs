@@ -45,7 +45,6 @@ contract_tests!(
     list_articles_refuses_a_malformed_cursor,
     articles_by_ids_returns_only_existing_articles,
     due_articles_and_blocked_schedules,
-    set_schedule_blocked_on_a_missing_article_is_not_found,
     an_idempotent_retry_returns_the_original_result_and_appends_nothing,
     an_idempotency_key_reused_for_another_command_is_refused,
     eight_concurrent_retries_with_one_key_append_once,
@@ -999,19 +998,48 @@ async fn due_articles_and_blocked_schedules(db: &TestDb) {
         1
     );
 
-    db.store
-        .set_schedule_blocked(soon, Some("the approval is stale"))
-        .await
-        .unwrap();
-    let a = db.store.article(soon).await.unwrap().unwrap();
-    assert_eq!(
-        a.schedule_blocked_reason.as_deref(),
-        Some("the approval is stale")
-    );
-    // An event that leaves it scheduled keeps the note; leaving SCHEDULED clears it.
+    // An embargo set after scheduling blocks the scheduler: the first due attempt records a
+    // PublicationBlocked event with the reason, the same cause again is refused and records
+    // nothing, and leaving SCHEDULED drops the note. Every step matches a rebuild.
+    let until = chrono::SubsecRound::trunc_subsecs(now + minutes(30), 0);
     run(
         &db.store,
-        command(soon, 4, &cast.publisher, Action::CancelSchedule),
+        command(soon, 4, &cast.editor, Action::SetEmbargo { until }),
+    )
+    .await
+    .unwrap();
+    let mut due_now = command(soon, 5, &galley_domain::Actor::system(), Action::PublishDue);
+    due_now.now = now + minutes(10);
+    let blocked = run(&db.store, due_now.clone()).await.unwrap();
+    assert_eq!(
+        blocked
+            .events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+        ["PublicationBlocked"]
+    );
+    let reason = format!("EMBARGOED: {}", DomainError::Embargoed { until });
+    let a = db.store.article(soon).await.unwrap().unwrap();
+    assert_eq!(a.status, Status::Scheduled);
+    assert_eq!(a.schedule_blocked_reason.as_deref(), Some(reason.as_str()));
+    assert_eq!(a, blocked.article);
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
+    let mut again = due_now;
+    again.expected_version = Version(6);
+    again.now = now + minutes(11);
+    let err = run(&db.store, again).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Domain(DomainError::Embargoed { .. })),
+        "{err:?}"
+    );
+    assert_eq!(
+        db.store.article(soon).await.unwrap().unwrap().version,
+        Version(6)
+    );
+    run(
+        &db.store,
+        command(soon, 6, &cast.publisher, Action::CancelSchedule),
     )
     .await
     .unwrap();
@@ -1020,29 +1048,8 @@ async fn due_articles_and_blocked_schedules(db: &TestDb) {
         (a.status, a.schedule_blocked_reason),
         (Status::Approved, None)
     );
-    db.store
-        .set_schedule_blocked(later, Some("embargoed"))
-        .await
-        .unwrap();
-    db.store.set_schedule_blocked(later, None).await.unwrap();
-    assert_eq!(
-        db.store
-            .article(later)
-            .await
-            .unwrap()
-            .unwrap()
-            .schedule_blocked_reason,
-        None
-    );
-}
-
-async fn set_schedule_blocked_on_a_missing_article_is_not_found(db: &TestDb) {
-    let err = db
-        .store
-        .set_schedule_blocked(new_id(), Some("x"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    db.store.rebuild_projections().await.unwrap();
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
 }
 
 async fn an_idempotent_retry_returns_the_original_result_and_appends_nothing(db: &TestDb) {
@@ -1889,8 +1896,7 @@ async fn random_workload(db: &TestDb, seed: u64, steps: usize) -> Vec<ArticleId>
 async fn snapshot(db: &TestDb, ids: &[ArticleId]) -> Vec<String> {
     let mut out = Vec::new();
     for id in ids {
-        let mut a = db.store.article(*id).await.unwrap().unwrap();
-        a.schedule_blocked_reason = None;
+        let a = db.store.article(*id).await.unwrap().unwrap();
         out.push(format!("{a:?}"));
         out.push(format!("{:?}", db.store.revisions(*id).await.unwrap()));
         out.push(format!("{:?}", db.store.comments(*id, None).await.unwrap()));

@@ -602,8 +602,8 @@ async fn one_batch_writes_what_its_commands_would_have_written_one_by_one(db: &T
     assert_eq!(db.store.revisions(a).await.unwrap().len(), 3);
     assert!(db.store.verify_projections().await.unwrap().is_empty());
 
-    // The scheduler's note stands while the article stays SCHEDULED: a replay reports it,
-    // a command that unschedules clears it.
+    // The scheduler's note (a PublicationBlocked event) stands while the article stays
+    // SCHEDULED: a replay reports it, a command that unschedules clears it.
     run(
         &db.store,
         command(
@@ -633,10 +633,20 @@ async fn one_batch_writes_what_its_commands_would_have_written_one_by_one(db: &T
         .await
         .unwrap();
     assert_eq!(scheduled.article.status, Status::Scheduled);
-    db.store
-        .set_schedule_blocked(a, Some("The embargo holds"))
-        .await
-        .unwrap();
+    let until = chrono::SubsecRound::trunc_subsecs(now() + chrono::Duration::days(2), 0);
+    run(
+        &db.store,
+        command(a, 8, &cast.editor, Action::SetEmbargo { until }),
+    )
+    .await
+    .unwrap();
+    let mut due = command(a, 9, &galley_domain::Actor::system(), Action::PublishDue);
+    due.now = now() + chrono::Duration::days(1) + chrono::Duration::minutes(1);
+    run(&db.store, due).await.unwrap();
+    let note = format!(
+        "EMBARGOED: {}",
+        galley_domain::DomainError::Embargoed { until }
+    );
     let replayed = db
         .store
         .execute(schedule, Metadata::default(), key)
@@ -645,7 +655,7 @@ async fn one_batch_writes_what_its_commands_would_have_written_one_by_one(db: &T
     assert!(replayed.replayed);
     assert_eq!(
         replayed.article.schedule_blocked_reason.as_deref(),
-        Some("The embargo holds")
+        Some(note.as_str())
     );
     assert_eq!(
         replayed.article.scheduled_for,
@@ -653,7 +663,7 @@ async fn one_batch_writes_what_its_commands_would_have_written_one_by_one(db: &T
     );
     let cancelled = run(
         &db.store,
-        command(a, 8, &cast.publisher, Action::CancelSchedule),
+        command(a, 10, &cast.publisher, Action::CancelSchedule),
     )
     .await
     .unwrap();

@@ -12,7 +12,7 @@ use galley_domain::{
     Action, Actor, ArticleId, ContentDraft, RevisionNumber, Role, Status, UserId, Version,
 };
 use galley_storage::{
-    ArticleFilter, ArticleOrder, AsOf, DashboardQuery, DurationStats, Store, StoreError,
+    ArticleFilter, ArticleOrder, AsOf, DashboardQuery, DurationStats, StageNow, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -25,6 +25,7 @@ contract_tests!(
     the_review_queue_puts_my_assignments_first_then_unassigned_oldest_first,
     the_dashboard_gives_exact_figures_for_a_log_with_known_timestamps,
     the_dashboard_refuses_an_empty_or_overlong_window,
+    time_in_stage_gives_exact_figures_for_a_log_with_known_timestamps,
     rebuild_reproduces_search_and_dashboard_projections_and_verify_sees_tampering,
 );
 
@@ -120,14 +121,17 @@ fn corpus() -> Vec<ContentDraft> {
     let mut vucic = draft("Vučić visits Brussels");
     vucic.tags = vec!["EU".into()];
     vucic.body = "Talks with the European Union resumed.".into();
+    vucic.byline = vec!["Ana Marković".into()];
     drafts.push(vucic);
     let mut culture = draft("Opera season opens in Novi Sad");
     culture.category = Some("Culture".into());
     culture.tags = vec!["Music".into(), "Über-Kultur".into()];
     culture.body = "The first night sold out; critics praised the naïve staging.".into();
+    culture.byline = vec!["Jelena Petrović".into()];
     drafts.push(culture);
     let mut weather = draft("Snow closes roads in the north");
     weather.body = "Drivers near Štrpac were told to wait. Serbia's army helped.".into();
+    weather.byline = vec!["Marko Vanheusden".into()];
     drafts.push(weather);
     drafts
 }
@@ -139,7 +143,14 @@ async fn load_corpus(store: &Store, ids: &[ArticleId]) {
     }
 }
 
-const QUERIES: [&str; 14] = [
+const QUERIES: [&str; 21] = [
+    "vuc",
+    "Vanheuckelom",
+    "vanheu",
+    "markovic",
+    "nato kf",
+    "kfor nat",
+    "v",
     "vucic",
     "VUČIĆ",
     "Štrpac",
@@ -179,6 +190,21 @@ async fn the_same_data_gives_the_same_hits_on_sqlite_and_postgresql() {
     assert_eq!(hits("1244").await, BTreeSet::from([ids[0]]));
     assert!(hits("nothing-matches-this").await.is_empty());
     assert_eq!(hits("the").await.len(), 4);
+    // The last word is a prefix (from two characters on); earlier words are whole words.
+    assert_eq!(hits("vuc").await, BTreeSet::from([ids[0], ids[1]]));
+    assert_eq!(hits("nato kf").await, BTreeSet::from([ids[0]]));
+    assert!(
+        hits("kf nato").await.is_empty(),
+        "only the last word is a prefix"
+    );
+    assert!(
+        hits("v").await.is_empty(),
+        "a one-letter word is a whole word"
+    );
+    // The byline is indexed.
+    assert_eq!(hits("Vanheuckelom").await, BTreeSet::from([ids[0]]));
+    assert_eq!(hits("vanheu").await, BTreeSet::from([ids[0], ids[3]]));
+    assert_eq!(hits("markovic").await, BTreeSet::from([ids[1]]));
     lite.finish().await;
     pg.finish().await;
 }
@@ -205,7 +231,15 @@ async fn search_is_accent_and_case_insensitive_over_every_field(db: &TestDb) {
     assert_eq!(search(&db.store, "NAIVE").await, [ids[2]]);
     // Every word must match.
     assert_eq!(search(&db.store, "vucic brussels").await, [ids[1]]);
-    assert!(search(&db.store, "vucic opera").await.is_empty());
+    assert!(search(&db.store, "opera vucic").await.is_empty());
+    // The last word is a prefix: "opera" also finds the seed's "operating".
+    assert_eq!(
+        search(&db.store, "vucic opera")
+            .await
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from([ids[0]])
+    );
     // Nothing searchable left: nothing matches (rather than everything).
     assert!(search(&db.store, "%%% ***").await.is_empty());
 }
@@ -399,18 +433,60 @@ async fn the_review_queue_puts_my_assignments_first_then_unassigned_oldest_first
         let store = db.store.clone();
         async move {
             store
-                .review_queue(who, 50)
+                .review_queue(who, 50, None)
                 .await
                 .unwrap()
+                .items
                 .into_iter()
-                .map(|a| a.id)
+                .map(|(_, a)| a.id)
                 .collect::<Vec<_>>()
         }
     };
     assert_eq!(queue(r1.user).await, [ids[1], ids[3], ids[4], ids[0]]);
     assert_eq!(queue(r2.user).await, [ids[2], ids[3], ids[4], ids[0]]);
     assert_eq!(queue(reviewer().user).await, [ids[4], ids[0]]);
-    assert_eq!(db.store.review_queue(r1.user, 1).await.unwrap().len(), 1);
+    // A page at a time, each page continuing after the last cursor, gives the same queue.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = db
+            .store
+            .review_queue(r1.user, 1, after.as_deref())
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 1);
+        paged.extend(page.items.iter().map(|(_, a)| a.id));
+        after = page.items.last().map(|(c, _)| c.clone());
+        if !page.has_next_page {
+            break;
+        }
+    }
+    assert_eq!(paged, [ids[1], ids[3], ids[4], ids[0]]);
+    assert!(db
+        .store
+        .review_queue(r1.user, 1, Some("not a cursor"))
+        .await
+        .is_err());
+    // Unassigning r1 from story 1 moves it out of r1's queue (it is assigned to no one now,
+    // so it joins the unassigned, oldest submission first).
+    let version = db.store.article(ids[1]).await.unwrap().unwrap().version.0;
+    run(
+        &db.store,
+        command(
+            ids[1],
+            version,
+            &cast.editor,
+            Action::UnassignReviewer { reviewer: r1.user },
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(queue(r1.user).await, [ids[3], ids[4], ids[0], ids[1]]);
+    assert_eq!(
+        queue(r2.user).await,
+        [ids[2], ids[3], ids[4], ids[0], ids[1]]
+    );
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
 }
 
 fn stats(count: u64, p50_hours: i64, p90_hours: i64) -> DurationStats {
@@ -481,10 +557,15 @@ async fn the_dashboard_gives_exact_figures_for_a_log_with_known_timestamps(db: &
         t + hours(20),
     )
     .await;
-    db.store
-        .set_schedule_blocked(c.id, Some("EMBARGOED: the embargo has not been lifted"))
-        .await
-        .unwrap();
+    // An embargo set after scheduling blocks the scheduler when C falls due.
+    let until = t + hours(200);
+    c.act(ed, Action::SetEmbargo { until }, t + hours(21)).await;
+    c.act(&Actor::system(), Action::PublishDue, t + hours(49))
+        .await;
+    let blocked_note = format!(
+        "EMBARGOED: {}",
+        galley_domain::DomainError::Embargoed { until }
+    );
 
     // D: still in review (an open cycle counts nowhere yet).
     let mut d = Story::create(&db.store, ed, draft("Story D"), t).await;
@@ -551,7 +632,7 @@ async fn the_dashboard_gives_exact_figures_for_a_log_with_known_timestamps(db: &
     assert_eq!(dash.overdue[0].scheduled_for, t + hours(48));
     assert_eq!(
         dash.overdue[0].blocked_reason.as_deref(),
-        Some("EMBARGOED: the embargo has not been lifted")
+        Some(blocked_note.as_str())
     );
 
     // Before C fell due, nothing was overdue.
@@ -608,10 +689,7 @@ async fn the_dashboard_gives_exact_figures_for_a_log_with_known_timestamps(db: &
 
     // The figures come from projections: a rebuild gives the same dashboard.
     db.store.rebuild_projections().await.unwrap();
-    db.store
-        .set_schedule_blocked(c.id, Some("EMBARGOED: the embargo has not been lifted"))
-        .await
-        .unwrap();
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
     assert_eq!(db.store.dashboard(&query).await.unwrap(), dash);
 }
 
@@ -778,4 +856,120 @@ async fn history_and_feed_queries_use_indexes_on_postgresql() {
     }
     pool.close().await;
     db.finish().await;
+}
+
+async fn time_in_stage_gives_exact_figures_for_a_log_with_known_timestamps(db: &TestDb) {
+    let cast = Cast::default();
+    let ed = &cast.editor;
+    let r1 = reviewer();
+    let t = t0();
+    let submit = Action::SubmitForReview;
+    let send_back = || Action::RequestChanges {
+        reason: "Needs a second source".into(),
+    };
+    // A: in review 2 h, sent back for 3 h, in review 1 h, approved 3 h before going live.
+    let mut a = Story::create(&db.store, ed, draft("Stage A"), t).await;
+    a.act(ed, submit.clone(), t + hours(1)).await;
+    a.act(&r1, send_back(), t + hours(3)).await;
+    a.act(
+        ed,
+        Action::ReviseDraft {
+            content: draft("Stage A, again"),
+        },
+        t + hours(4),
+    )
+    .await;
+    a.act(ed, submit.clone(), t + hours(6)).await;
+    a.approve(&r1, t + hours(7)).await;
+    a.act(
+        &cast.publisher,
+        Action::PublishNow { correction: None },
+        t + hours(10),
+    )
+    .await;
+    // B: in review 4 h, approved since 6 h.
+    let mut b = Story::create(&db.store, ed, draft("Stage B"), t).await;
+    b.act(ed, submit.clone(), t + hours(2)).await;
+    b.approve(&r1, t + hours(6)).await;
+    // C (Culture): in review 1 h, changes requested since 2 h.
+    let mut culture = draft("Stage C");
+    culture.category = Some("Culture".into());
+    let mut c = Story::create(&db.store, ed, culture, t).await;
+    c.act(ed, submit.clone(), t + hours(1)).await;
+    c.act(&r1, send_back(), t + hours(2)).await;
+    // D and E: in review since 5 h and 3 h.
+    let mut d = Story::create(&db.store, ed, draft("Stage D"), t).await;
+    d.act(ed, submit.clone(), t + hours(5)).await;
+    let mut e = Story::create(&db.store, ed, draft("Stage E"), t).await;
+    e.act(ed, submit.clone(), t + hours(3)).await;
+
+    let query = DashboardQuery {
+        from: t,
+        to: t + hours(24),
+        category: None,
+        now: t + hours(24),
+    };
+    let stages = db.store.time_in_stage(&query).await.unwrap();
+    assert_eq!(
+        stages.in_review_now,
+        StageNow {
+            count: 2,
+            oldest: Some((e.id, t + hours(3)))
+        }
+    );
+    assert_eq!(
+        stages.changes_requested_now,
+        StageNow {
+            count: 1,
+            oldest: Some((c.id, t + hours(2)))
+        }
+    );
+    assert_eq!(
+        stages.approved_now,
+        StageNow {
+            count: 1,
+            oldest: Some((b.id, t + hours(6)))
+        }
+    );
+    // In review: 2, 1, 4, 1 h → p50 the 2nd of 4 (1 h), p90 the 4th (4 h).
+    assert_eq!(stages.in_review, stats(4, 1, 4));
+    assert_eq!(stages.changes_requested, stats(1, 3, 3));
+    assert_eq!(stages.approved, stats(1, 3, 3));
+
+    // One category: only C counts.
+    let culture = db
+        .store
+        .time_in_stage(&DashboardQuery {
+            category: Some("Culture".into()),
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(culture.in_review_now, StageNow::default());
+    assert_eq!(culture.changes_requested_now.count, 1);
+    assert_eq!(culture.in_review, stats(1, 1, 1));
+    assert_eq!(culture.changes_requested.count, 0);
+
+    // A window that ends before A went live has no approved visit yet; a rebuild changes
+    // nothing.
+    let early = db
+        .store
+        .time_in_stage(&DashboardQuery {
+            to: t + hours(9),
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(early.approved.count, 0);
+    assert_eq!(early.changes_requested, stats(1, 3, 3));
+    db.store.rebuild_projections().await.unwrap();
+    assert_eq!(db.store.time_in_stage(&query).await.unwrap(), stages);
+    assert!(db
+        .store
+        .time_in_stage(&DashboardQuery {
+            to: t,
+            ..query.clone()
+        })
+        .await
+        .is_err());
 }

@@ -64,6 +64,8 @@ pub struct ArticleSnapshot {
     pub embargo_until: Option<DateTime<Utc>>,
     /// The scheduled publication then, if any.
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// Why the due scheduled publication could not happen, as of then (PublicationBlocked).
+    pub schedule_blocked_reason: Option<String>,
     /// Ids of the reviewers assigned by then.
     pub reviewer_ids: Vec<ID>,
     /// Ids of the users who had created or revised it by then.
@@ -93,6 +95,7 @@ impl From<ArticleRecord> for ArticleSnapshot {
             approved_revision: a.approved_revision.map(|r| r.0),
             embargo_until: a.embargo_until,
             scheduled_for: a.scheduled_for,
+            schedule_blocked_reason: a.schedule_blocked_reason.clone(),
             reviewer_ids: a.reviewers.iter().map(|u| ID(u.to_string())).collect(),
             author_ids: a.authors.iter().map(|u| ID(u.to_string())).collect(),
             created_at: a.created_at,

@@ -1,6 +1,7 @@
 //! The review queue and the dashboard figures, as GraphQL objects over the store's
 //! projections (see galley-storage's `insights` module for how each figure is defined).
 
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use galley_domain::UserId;
@@ -8,6 +9,7 @@ use galley_storage::{DashboardQuery, DurationStats, MAX_DASHBOARD_DAYS};
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::context::ContextExt;
+use crate::schema::query::ArticleConnection;
 use crate::schema::types::{
     check_time, load_user, page_size, parse_id, Article, GqlStatus, User, EARLIEST,
 };
@@ -15,26 +17,37 @@ use crate::schema::types::{
 /// The window of a dashboard when `from` is not given.
 const DEFAULT_WINDOW_DAYS: i64 = 30;
 
-fn seconds(d: TimeDelta) -> f64 {
+pub(crate) fn seconds(d: TimeDelta) -> f64 {
     d.num_microseconds()
         .map(|us| us as f64 / 1e6)
         .unwrap_or(d.num_seconds() as f64)
 }
 
-/// `reviewQueue(reviewer, first)`: the caller's queue unless another reviewer is named.
+/// `reviewQueue(reviewer, first, after)`: the caller's queue unless another reviewer is
+/// named, a page at a time like `articles`.
 pub(crate) async fn review_queue(
     ctx: &Context<'_>,
     reviewer: Option<ID>,
     first: Option<i32>,
-) -> ApiResult<Vec<Article>> {
+    after: Option<String>,
+) -> ApiResult<ArticleConnection> {
     let me = ctx.principal()?.user.id;
     let reviewer = match reviewer {
         Some(id) => parse_id::<UserId>("reviewer", &id)?,
         None => me,
     };
     let first = page_size(ctx, first)?;
-    let queue = ctx.store().review_queue(reviewer, first).await?;
-    Ok(queue.into_iter().map(Article).collect())
+    let page = ctx
+        .store()
+        .review_queue(reviewer, first, after.as_deref())
+        .await?;
+    let mut connection = Connection::new(after.is_some(), page.has_next_page);
+    connection.edges.extend(
+        page.items
+            .into_iter()
+            .map(|(cursor, a)| Edge::new(cursor, Article(a))),
+    );
+    Ok(connection)
 }
 
 /// `dashboard(from, to, category)`.
@@ -240,6 +253,17 @@ impl Dashboard {
                 count: d.count,
             })
             .collect()
+    }
+    /// How long articles sit in each review stage now, and the time the stage visits that
+    /// ended in the window took.
+    async fn time_in_stage(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<crate::schema::stages::TimeInStage> {
+        Ok(
+            crate::schema::stages::time_in_stage(ctx, self.from, self.to, self.category.clone())
+                .await?,
+        )
     }
     /// First submission → first publication, over articles first published in the window.
     async fn time_to_first_publish(&self) -> DurationFigures {

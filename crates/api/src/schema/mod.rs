@@ -6,8 +6,10 @@ pub mod history;
 pub mod insights;
 pub mod mutation;
 pub mod query;
+pub mod stages;
 pub mod subscription;
 pub mod types;
+pub mod users;
 
 use async_graphql::{SDLExportOptions, Schema};
 use galley_storage::Store;

@@ -4,12 +4,15 @@
 use async_graphql::{Context, Object, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{Action, ArticleId, Command, CommentId, RevisionNumber, UserId, Version};
-use galley_storage::Metadata;
+use galley_storage::{Metadata, UserChange};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::context::ContextExt;
-use crate::schema::types::{check_time, parse_id, Article, ArticlePayload, ContentInput, Event};
+use crate::schema::types::{
+    check_time, parse_id, Article, ArticlePayload, ContentInput, Event, GqlRole, User,
+};
+use crate::schema::users;
 
 /// Longest idempotency key accepted.
 const IDEMPOTENCY_KEY_MAX: usize = 200;
@@ -177,6 +180,65 @@ impl Mutation {
             &article_id,
             expected_version,
             Action::AssignReviewer { reviewer },
+            idempotency_key,
+        )
+        .await?)
+    }
+
+    /// Replaces a user's roles (ADMIN). Recorded as a UserRolesChanged change.
+    async fn set_user_roles(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        roles: Vec<GqlRole>,
+    ) -> async_graphql::Result<User> {
+        let roles = roles.into_iter().map(Into::into).collect();
+        let change = UserChange::UserRolesChanged { roles };
+        Ok(users::change_user(ctx, "setUserRoles", &user_id, change).await?)
+    }
+
+    /// Renames a user (ADMIN); the name must be free. Recorded as a UserRenamed change.
+    async fn rename_user(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        name: String,
+    ) -> async_graphql::Result<User> {
+        if name.len() > 4 * galley_storage::USER_NAME_MAX_CHARS {
+            return Err(ApiError::validation("name", "is too long").into());
+        }
+        let change = UserChange::UserRenamed { name };
+        Ok(users::change_user(ctx, "renameUser", &user_id, change).await?)
+    }
+
+    /// Disables a user (ADMIN): their tokens stop working at once; their history stays
+    /// attributed to them. Recorded as a UserDisabled change.
+    async fn disable_user(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+        let change = UserChange::UserDisabled {};
+        Ok(users::change_user(ctx, "disableUser", &user_id, change).await?)
+    }
+
+    /// Enables a disabled user again (ADMIN). Recorded as a UserEnabled change.
+    async fn enable_user(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+        let change = UserChange::UserEnabled {};
+        Ok(users::change_user(ctx, "enableUser", &user_id, change).await?)
+    }
+
+    /// Takes an assigned reviewer off the article (EDITOR or REVIEWER).
+    async fn unassign_reviewer(
+        &self,
+        ctx: &Context<'_>,
+        article_id: ID,
+        expected_version: u64,
+        reviewer_id: ID,
+        idempotency_key: Option<String>,
+    ) -> async_graphql::Result<ArticlePayload> {
+        let reviewer: UserId = parse_id("reviewerId", &reviewer_id)?;
+        Ok(on_article(
+            ctx,
+            &article_id,
+            expected_version,
+            Action::UnassignReviewer { reviewer },
             idempotency_key,
         )
         .await?)

@@ -127,15 +127,17 @@ impl Query {
     }
 
     /// Articles in review for a reviewer (the caller unless `reviewer` is given): those
-    /// assigned to them first, then those assigned to no one, oldest submission first.
+    /// assigned to them first, then those assigned to no one, oldest submission first, a page
+    /// at a time (`first` is capped; pass a cursor as `after` to continue).
     #[graphql(complexity = "crate::schema::page_complexity(first, child_complexity)")]
     async fn review_queue(
         &self,
         ctx: &Context<'_>,
         reviewer: Option<ID>,
         first: Option<i32>,
-    ) -> async_graphql::Result<Vec<Article>> {
-        Ok(crate::schema::insights::review_queue(ctx, reviewer, first).await?)
+        after: Option<String>,
+    ) -> async_graphql::Result<ArticleConnection> {
+        Ok(crate::schema::insights::review_queue(ctx, reviewer, first, after).await?)
     }
 
     /// Dashboard figures for the window `[from, to)` (default: the 30 days up to now; at most

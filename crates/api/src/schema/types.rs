@@ -4,7 +4,8 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{
-    ArticleContent, ArticleId, ContentDraft, RevisionNumber, Role, Status, UserId, Version,
+    ArticleContent, ArticleId, ContentDraft, EventData, RevisionNumber, Role, Status, UserId,
+    Version,
 };
 use galley_storage::{
     ArticleRecord, CommentRecord, Direction, EventFilter, RevisionRecord, StoredEvent, UserRecord,
@@ -163,6 +164,23 @@ impl User {
     /// When the user was added.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+    /// Whether the user is disabled (their tokens authenticate no one; their history stays
+    /// theirs).
+    async fn disabled(&self) -> bool {
+        self.0.disabled_at.is_some()
+    }
+    /// When the user was disabled, while they are.
+    async fn disabled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.disabled_at
+    }
+    /// Every change to the user (added, roles, renames, disabling), oldest first (ADMIN).
+    #[graphql(complexity = "10 * child_complexity")]
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::schema::users::UserChangeEntry>> {
+        Ok(crate::schema::users::changes(ctx, self.0.id).await?)
     }
 }
 
@@ -452,6 +470,49 @@ impl EventFilterInput {
     }
 }
 
+/// A public correction: the note a re-publication carried.
+#[derive(Debug, Clone)]
+pub struct Correction {
+    note: String,
+    revision: u32,
+    previous_live: Option<u32>,
+    version: u64,
+    published_at: DateTime<Utc>,
+    actor: UserId,
+}
+
+#[Object]
+impl Correction {
+    /// The public correction note.
+    async fn note(&self) -> &str {
+        &self.note
+    }
+    /// The revision the correcting publication put live.
+    async fn revision(&self) -> u32 {
+        self.revision
+    }
+    /// The revision it replaced, if one was live.
+    async fn previous_live(&self) -> Option<u32> {
+        self.previous_live
+    }
+    /// The stream version of the `ArticlePublished` event.
+    async fn version(&self) -> u64 {
+        self.version
+    }
+    /// When it went live.
+    async fn published_at(&self) -> DateTime<Utc> {
+        self.published_at
+    }
+    /// Who published it (the system id for the scheduler).
+    async fn actor(&self) -> ID {
+        ID(self.actor.to_string())
+    }
+    /// The publishing user; null for the scheduler or an unknown id.
+    async fn actor_user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(load_user(ctx, self.actor).await?)
+    }
+}
+
 /// The order of an article's history.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
 pub enum HistoryOrder {
@@ -593,6 +654,44 @@ impl Article {
             .await
             .map_err(ApiError::from)?;
         Ok(revisions.into_iter().map(Revision).collect())
+    }
+    /// The public corrections, oldest first: each re-publication that carried a correction
+    /// note, with the revision it put live, when and by whom (read from the article's
+    /// `ArticlePublished` events).
+    #[graphql(complexity = "10 * child_complexity")]
+    async fn corrections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Correction>> {
+        let published = ctx
+            .store()
+            .read_stream(
+                self.0.id,
+                Direction::Forward,
+                None,
+                u32::MAX,
+                &["ArticlePublished".to_owned()],
+            )
+            .await
+            .map_err(ApiError::from)?;
+        let mut out = Vec::new();
+        for stored in published {
+            let event = stored.event().map_err(ApiError::internal)?;
+            if let EventData::ArticlePublished {
+                revision,
+                previous_live,
+                correction: Some(note),
+                ..
+            } = event.data
+            {
+                out.push(Correction {
+                    note,
+                    revision: revision.0,
+                    previous_live: previous_live.map(|r| r.0),
+                    version: stored.version.0,
+                    published_at: stored.recorded_at,
+                    actor: stored.actor,
+                });
+            }
+        }
+        Ok(out)
     }
     /// One revision by number.
     async fn revision(

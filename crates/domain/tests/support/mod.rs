@@ -468,6 +468,9 @@ pub mod act {
     pub fn assign(reviewer: UserId) -> Action {
         Action::AssignReviewer { reviewer }
     }
+    pub fn unassign(reviewer: UserId) -> Action {
+        Action::UnassignReviewer { reviewer }
+    }
     pub fn comment(revision: RevisionNumber, body: &str) -> Action {
         Action::AddReviewComment {
             comment_id: COMMENT,

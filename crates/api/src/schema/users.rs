@@ -1,0 +1,118 @@
+//! Users as history, for ADMIN: changing a user's roles, renaming, disabling and enabling
+//! (each recorded in the store's user log), and reading a user's changes.
+
+use async_graphql::{Context, Object, ID};
+use chrono::{DateTime, Utc};
+use galley_domain::{Role, UserId};
+use galley_storage::{StoreError, UserChange, UserChangeRecord};
+
+use crate::error::{ApiError, ApiResult};
+use crate::schema::context::ContextExt;
+use crate::schema::types::{load_user, parse_id, GqlRole, User};
+
+/// Most changes `User.changes` returns.
+pub(crate) const MAX_USER_CHANGES: u32 = 1_000;
+
+impl From<GqlRole> for Role {
+    fn from(r: GqlRole) -> Self {
+        match r {
+            GqlRole::Viewer => Role::Viewer,
+            GqlRole::Editor => Role::Editor,
+            GqlRole::Reviewer => Role::Reviewer,
+            GqlRole::Publisher => Role::Publisher,
+            GqlRole::Admin => Role::Admin,
+        }
+    }
+}
+
+/// Records `change` to the user `user_id` as the calling ADMIN.
+pub(crate) async fn change_user(
+    ctx: &Context<'_>,
+    what: &str,
+    user_id: &ID,
+    change: UserChange,
+) -> ApiResult<User> {
+    let principal = ctx.principal()?;
+    principal.require(Role::Admin, what)?;
+    let id: UserId = parse_id("userId", user_id)?;
+    if id.is_system() {
+        return Err(ApiError::validation("userId", "is the system, not a user"));
+    }
+    // An ADMIN cannot lock themselves out (the command line can still change anyone).
+    let locks_out = match &change {
+        UserChange::UserDisabled {} => true,
+        UserChange::UserRolesChanged { roles } => !roles.contains(&Role::Admin),
+        _ => false,
+    };
+    if id == principal.user.id && locks_out {
+        return Err(ApiError::validation(
+            "userId",
+            "is the caller: an ADMIN cannot disable themselves or drop their own ADMIN role",
+        ));
+    }
+    let user = ctx
+        .store()
+        .change_user(id, change, principal.user.id, Utc::now())
+        .await
+        .map_err(|e| match e {
+            // A refused change is the caller's input (a taken name, no role…).
+            StoreError::Invalid { field, message } => ApiError::validation(field, message),
+            other => ApiError::from(other),
+        })?;
+    Ok(User(user))
+}
+
+/// A user's changes, oldest first (ADMIN).
+pub(crate) async fn changes(ctx: &Context<'_>, user: UserId) -> ApiResult<Vec<UserChangeEntry>> {
+    ctx.principal()?.require(Role::Admin, "User.changes")?;
+    let changes = ctx
+        .store()
+        .user_changes(0, MAX_USER_CHANGES, Some(user))
+        .await?;
+    Ok(changes.into_iter().map(UserChangeEntry).collect())
+}
+
+/// One change to a user, as recorded.
+#[derive(Debug, Clone)]
+pub struct UserChangeEntry(UserChangeRecord);
+
+#[Object(name = "UserChange")]
+impl UserChangeEntry {
+    /// The change's number in the user log, from 1.
+    async fn seq(&self) -> u64 {
+        self.0.seq
+    }
+    /// UserAdded, UserRolesChanged, UserRenamed, UserDisabled or UserEnabled.
+    #[graphql(name = "type")]
+    async fn change_type(&self) -> &str {
+        self.0.change.change_type()
+    }
+    /// The name the change gave (UserAdded, UserRenamed).
+    async fn name(&self) -> Option<&str> {
+        match &self.0.change {
+            UserChange::UserAdded { name, .. } | UserChange::UserRenamed { name } => Some(name),
+            _ => None,
+        }
+    }
+    /// The roles the change gave (UserAdded, UserRolesChanged).
+    async fn roles(&self) -> Option<Vec<GqlRole>> {
+        match &self.0.change {
+            UserChange::UserAdded { roles, .. } | UserChange::UserRolesChanged { roles } => {
+                Some(roles.iter().copied().map(GqlRole::from).collect())
+            }
+            _ => None,
+        }
+    }
+    /// Who made it (the system id for the command line).
+    async fn actor(&self) -> ID {
+        ID(self.0.actor.to_string())
+    }
+    /// The ADMIN who made it; null for the command line.
+    async fn actor_user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(load_user(ctx, self.0.actor).await?)
+    }
+    /// When.
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+}
