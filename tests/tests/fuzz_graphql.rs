@@ -190,7 +190,7 @@ const TEMPLATES: &[(&str, &[(&str, Kind)])] = &[
         &[("id", Kind::Id), ("v", Kind::Int), ("t", Kind::Time)],
     ),
     (
-        "query($s: String!, $r: ID, $n: Int, $u: ID!) { articleBySlug(slug: $s) { id } reviewQueue(reviewer: $r, first: $n) { id } user(id: $u) { name } me { name roles } head }",
+        "query($s: String!, $r: ID, $n: Int, $u: ID!) { articleBySlug(slug: $s) { id } reviewQueue(reviewer: $r, first: $n) { edges { node { id } } } user(id: $u) { name } me { name roles } head }",
         &[("s", Kind::Text), ("r", Kind::Id), ("n", Kind::Int), ("u", Kind::Id)],
     ),
     (
