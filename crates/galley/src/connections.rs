@@ -305,8 +305,9 @@ async fn idle_for(tracked: &Tracked, keep_alive: Duration) {
         let deadline = match last {
             Some(at) if tracked.busy.load(Ordering::Acquire) == 0 => at + keep_alive,
             // Before the first request the header read timeout applies; while busy, the
-            // request timeout. Look again a little later.
-            _ => Instant::now() + keep_alive.min(Duration::from_secs(1)),
+            // request timeout. Look again one timeout later (so an idle connection may stay
+            // up to twice the timeout, and idle sockets cost one wake-up per timeout).
+            _ => Instant::now() + keep_alive,
         };
         tokio::time::sleep_until(deadline).await;
         let still_idle = tracked.busy.load(Ordering::Acquire) == 0
