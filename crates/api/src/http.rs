@@ -233,6 +233,45 @@ fn count_aliases(doc: &ExecutableDocument) -> usize {
             .sum::<usize>()
 }
 
+/// Authenticates a request that carries no `Authorization` header by its console session
+/// cookie and CSRF header (`None` when it has no session cookie either), and takes one request
+/// from the user's bucket.
+pub async fn authorise_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Option<Result<Principal, Rejection>> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    let principal = match crate::session::authenticate_request(state.store(), headers).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return None,
+        Err(e) => {
+            let status = match e.code() {
+                ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+                ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            return Some(Err(Rejection::new(status, e)));
+        }
+    };
+    Some(take_request(state, principal))
+}
+
+/// Takes one request from the user's bucket.
+fn take_request(state: &AppState, principal: Principal) -> Result<Principal, Rejection> {
+    if let Err(wait) = state.inner.limiter.check(principal.id()) {
+        metrics::counter!("galley_rate_limited_total").increment(1);
+        let secs = wait.as_secs().max(1).to_string();
+        let mut rejection = Rejection::new(StatusCode::TOO_MANY_REQUESTS, auth::rate_limited(wait));
+        if let Ok(v) = HeaderValue::from_str(&secs) {
+            rejection = rejection.with_header(header::RETRY_AFTER, v);
+        }
+        return Err(rejection);
+    }
+    Ok(principal)
+}
+
 /// Authenticates the request's bearer token and takes one request from the user's bucket.
 pub async fn authorise(
     state: &AppState,
@@ -251,16 +290,7 @@ pub async fn authorise(
                 .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
     };
-    if let Err(wait) = state.inner.limiter.check(principal.id()) {
-        metrics::counter!("galley_rate_limited_total").increment(1);
-        let secs = wait.as_secs().max(1).to_string();
-        let mut rejection = Rejection::new(StatusCode::TOO_MANY_REQUESTS, auth::rate_limited(wait));
-        if let Ok(v) = HeaderValue::from_str(&secs) {
-            rejection = rejection.with_header(header::RETRY_AFTER, v);
-        }
-        return Err(rejection);
-    }
-    Ok(principal)
+    take_request(state, principal)
 }
 
 /// `GET /graphql`: queries only.
@@ -406,7 +436,11 @@ async fn run(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = match authorise(&state, authorization).await {
+    let principal = match authorise_session(&state, headers).await {
+        Some(result) => result,
+        None => authorise(&state, authorization).await,
+    };
+    let principal = match principal {
         Ok(p) => p,
         Err(r) => return r.into_response(media, rid),
     };

@@ -10,11 +10,14 @@
 //! a GET or from a POST that is not JSON.
 
 pub mod auth;
+mod console;
 pub mod error;
 mod http;
 pub mod metrics;
 pub mod scheduler;
 pub mod schema;
+pub mod session;
+pub mod signin_throttle;
 mod ws;
 
 use std::sync::Arc;
@@ -68,6 +71,12 @@ pub struct ApiLimits {
     /// Whether /metrics answers without a token (for a scraper on a private network). Off by
     /// default: only /healthz and /readyz are public.
     pub public_metrics: bool,
+    /// How long a console session lasts after sign-in.
+    pub session_ttl: Duration,
+    /// Whether the session cookie is marked `Secure` (set it when served over HTTPS).
+    pub secure_cookies: bool,
+    /// Throttling of failed console sign-ins.
+    pub sign_in: signin_throttle::SignInLimits,
 }
 
 impl Default for ApiLimits {
@@ -85,6 +94,9 @@ impl Default for ApiLimits {
             rate_limit_burst: 200,
             ws_init_timeout: Duration::from_secs(10),
             public_metrics: false,
+            session_ttl: Duration::from_secs(12 * 60 * 60),
+            secure_cookies: false,
+            sign_in: signin_throttle::SignInLimits::default(),
         }
     }
 }
@@ -100,6 +112,10 @@ struct Inner {
     schema: GalleySchema,
     limits: ApiLimits,
     limiter: auth::RateLimiter,
+    /// Failed console sign-ins, by name and by address.
+    sign_in_throttle: signin_throttle::SignInThrottle,
+    /// Slots for password hashing (see `console::HASHING_AT_ONCE`).
+    hashing: Arc<tokio::sync::Semaphore>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Flips to `true` when the server shuts down, so WebSocket connections (which outlive
     /// the HTTP server's own graceful shutdown) can complete their subscriptions and close.
@@ -133,6 +149,8 @@ impl AppState {
                     limits.rate_limit_per_second,
                     limits.rate_limit_burst,
                 ),
+                sign_in_throttle: signin_throttle::SignInThrottle::new(limits.sign_in),
+                hashing: Arc::new(tokio::sync::Semaphore::new(console::HASHING_AT_ONCE)),
                 metrics: metrics::prometheus_handle(),
                 store,
                 limits,
@@ -195,7 +213,9 @@ async fn drop_unusable_request_id(
     next.run(req).await
 }
 
-/// The HTTP router: /graphql, /graphql/ws, /healthz, /readyz and /metrics.
+/// The HTTP router: /graphql, /graphql/ws, /healthz, /readyz, /metrics and the console (`/`,
+/// `/console…`). Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that
+/// failed sign-ins are throttled per client address too.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits().clone();
     let header = HeaderName::from_static(REQUEST_ID_HEADER);
@@ -205,9 +225,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
+        .merge(console::routes())
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(console::security_headers))
                 .layer(axum::middleware::from_fn(drop_unusable_request_id))
                 .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuidV7))
                 .layer(

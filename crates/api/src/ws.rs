@@ -6,6 +6,11 @@
 //! Close codes: 4400 invalid message, 4401 subscribe before connection_ack, 4403 bad token,
 //! 4408 no connection_init in time, 4409 duplicate subscription id, 4429 second
 //! connection_init; 1001 when the server shuts down.
+//!
+//! The console's browser cannot send a token: its upgrade carries the session cookie instead,
+//! and is refused (403, before upgrading) unless its `Origin` is this server, so another
+//! site's page cannot open a socket in a signed-in person's name. A `connection_init` without
+//! a token then authenticates by that session, re-checked for every operation like a token.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,8 +18,8 @@ use std::sync::Arc;
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -38,6 +43,14 @@ pub async fn upgrade(
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let session = crate::session::session_secret(&headers);
+    if session.is_some() && !crate::session::same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "a WebSocket signed in by the session cookie must come from the console's own origin\n",
+        )
+            .into_response();
+    }
     let span = tracing::info_span!(
         "websocket",
         request_id = request_id.as_deref().unwrap_or("-")
@@ -45,7 +58,7 @@ pub async fn upgrade(
     ws.protocols([PROTOCOL])
         .max_message_size(state.limits().body_limit_bytes)
         .on_upgrade(move |socket| {
-            Connection::new(state, request_id)
+            Connection::new(state, request_id, session)
                 .run(socket)
                 .instrument(span)
         })
@@ -74,6 +87,9 @@ struct Connection {
     /// The token from connection_init, checked again for every operation so that a token
     /// revoked (or a user's roles changed) after the connection opened takes effect.
     token: Option<String>,
+    /// The console session secret from the upgrade's cookie, used when connection_init
+    /// carries no token, and checked again for every operation like a token.
+    session: Option<String>,
     /// Running operations by client id, with a generation so a late message from an
     /// operation the client completed is not mistaken for one that reused its id.
     operations: HashMap<String, (u64, tokio::task::AbortHandle)>,
@@ -83,7 +99,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(state: AppState, request_id: Option<String>) -> Connection {
+    fn new(state: AppState, request_id: Option<String>, session: Option<String>) -> Connection {
         let open = state.inner.ws_connections.clone();
         Connection {
             state,
@@ -91,6 +107,7 @@ impl Connection {
             init_received: false,
             principal: None,
             token: None,
+            session,
             operations: HashMap::new(),
             generation: 0,
             _open: open,
@@ -176,6 +193,16 @@ impl Connection {
         let _ = sink.close().await;
     }
 
+    /// Authenticates by the connection's token, or by its session when it has no token.
+    async fn authenticate(&self, token: Option<&str>) -> Result<Principal, crate::ApiError> {
+        match (token, &self.session) {
+            (None, Some(session)) => {
+                crate::session::authenticate_session(self.state.store(), session).await
+            }
+            _ => auth::authenticate(self.state.store(), token).await,
+        }
+    }
+
     fn is_current(&self, id: &str, generation: u64) -> bool {
         self.operations
             .get(id)
@@ -201,7 +228,7 @@ impl Connection {
                 }
                 self.init_received = true;
                 let token = message.get("payload").and_then(init_token);
-                match auth::authenticate(self.state.store(), token.as_deref()).await {
+                match self.authenticate(token.as_deref()).await {
                     Ok(principal) => {
                         self.principal = Some(principal);
                         self.token = token;
@@ -234,14 +261,13 @@ impl Connection {
                 if self.operations.contains_key(&id) {
                     return Err(Close(4409, format!("Subscriber for {id} already exists")));
                 }
-                let principal =
-                    match auth::authenticate(self.state.store(), self.token.as_deref()).await {
-                        Ok(principal) => principal,
-                        Err(e) if e.code() == ErrorCode::Unauthenticated => {
-                            return Err(Close(4403, "Forbidden".into()));
-                        }
-                        Err(_) => return Err(Close(1011, "internal server error".into())),
-                    };
+                let principal = match self.authenticate(self.token.as_deref()).await {
+                    Ok(principal) => principal,
+                    Err(e) if e.code() == ErrorCode::Unauthenticated => {
+                        return Err(Close(4403, "Forbidden".into()));
+                    }
+                    Err(_) => return Err(Close(1011, "internal server error".into())),
+                };
                 self.principal = Some(principal.clone());
                 self.start(id, request, principal, tx);
                 Ok(None)

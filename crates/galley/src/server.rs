@@ -49,11 +49,14 @@ pub async fn spawn_with_store(store: Store, config: ServerConfig) -> anyhow::Res
     let app = router(state.clone());
     let mut server_rx = rx.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_rx.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = server_rx.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     let scheduler = config
         .scheduler_interval

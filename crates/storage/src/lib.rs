@@ -23,6 +23,7 @@ mod project;
 mod read;
 mod rows;
 mod search;
+mod sessions;
 mod store;
 pub mod testing;
 mod users;
@@ -35,5 +36,6 @@ pub use insights::{
     OverduePublication, ReviewerFigures, MAX_DASHBOARD_DAYS,
 };
 pub use model::*;
+pub use sessions::Credentials;
 pub use store::*;
 pub use users::TOKEN_CACHE_TTL;

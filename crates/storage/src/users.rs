@@ -22,7 +22,7 @@ use crate::error::StoreError;
 use crate::model::UserRecord;
 use crate::store::Store;
 
-const USER_COLUMNS: &str = "u.id, u.name, u.roles, u.created_at";
+pub(crate) const USER_COLUMNS: &str = "u.id, u.name, u.roles, u.created_at";
 
 /// How long a successful token lookup is reused by default.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -93,7 +93,7 @@ impl TokenCache {
     }
 }
 
-fn decode_user(row: &Row) -> Result<UserRecord, StoreError> {
+pub(crate) fn decode_user(row: &Row) -> Result<UserRecord, StoreError> {
     let roles: Vec<String> = row.json("roles")?;
     Ok(UserRecord {
         id: UserId::from_uuid(row.get("id")?),
@@ -129,7 +129,10 @@ fn token_taken(e: sqlx::Error) -> StoreError {
     }
 }
 
-async fn user_by_name(mut exec: Exec<'_>, name: &str) -> Result<Option<UserRecord>, StoreError> {
+pub(crate) async fn user_by_name(
+    mut exec: Exec<'_>,
+    name: &str,
+) -> Result<Option<UserRecord>, StoreError> {
     exec.fetch_optional(
         &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.name = $1"),
         &args![name],
