@@ -10,7 +10,7 @@
 //!
 //! Security: a strict Content-Security-Policy on every response (scripts and styles only from
 //! this origin, nothing inline, no frames, forms only to this origin), `X-Frame-Options:
-//! DENY`, `nosniff`, no referrer; sign-in and sign-out are form posts whose `Origin` must be
+//! DENY`, `nosniff`, referrers only to this origin (so form posts keep their `Origin`); sign-in and sign-out are form posts whose `Origin` must be
 //! this server; sign-out also carries the CSRF token; failed sign-ins are throttled
 //! ([`crate::signin_throttle`]) and password hashing runs on at most
 //! [`HASHING_AT_ONCE`] blocking threads at a time.
@@ -79,7 +79,7 @@ pub(crate) async fn security_headers(req: Request, next: axum::middleware::Next)
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(
         "cross-origin-opener-policy",
