@@ -60,8 +60,9 @@ async function checkA11y(page, view) {
   console.log(`axe: ${view}: ${result.violations.length} violation(s), ${bad.length} serious or critical`);
 }
 
+// The visible part only, so the pictures stay small enough to keep in docs/screenshots/.
 async function shot(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(shots, `${name}.png`) });
 }
 
 function panel(page, title) {
@@ -213,6 +214,7 @@ try {
   await asOf.getByRole('button', { name: 'Show' }).click();
   await asOf.locator('.snapshot', { hasText: 'Draft' }).waitFor();
   await checkA11y(p, 'article');
+  await asOf.scrollIntoViewIfNeeded();
   await shot(p, 'article');
 
   step('a viewer can read but not act');

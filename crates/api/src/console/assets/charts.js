@@ -15,10 +15,10 @@ function el(name, attrs = {}, text) {
  * Returns an <svg> element.
  */
 export function barChart(title, rows, format = (v) => String(v)) {
-  const barHeight = 22;
+  const barHeight = 24;
   const gap = 6;
-  const labelWidth = 150;
-  const width = 480;
+  const labelWidth = 160;
+  const width = 420;
   const height = Math.max(1, rows.length) * (barHeight + gap) + gap;
   const max = Math.max(1, ...rows.map((r) => r.value || 0));
   const id = `chart-${Math.random().toString(36).slice(2)}`;
@@ -42,8 +42,8 @@ export function barChart(title, rows, format = (v) => String(v)) {
 
 /** A column chart of a daily series ([{label, value}]), for publications per day. */
 export function columnChart(title, rows) {
-  const width = 480;
-  const height = 160;
+  const width = 420;
+  const height = 170;
   const base = height - 24;
   const max = Math.max(1, ...rows.map((r) => r.value || 0));
   const step = width / Math.max(1, rows.length);

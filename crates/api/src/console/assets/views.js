@@ -354,7 +354,10 @@ export async function article(main, { id }) {
       clearTimeout(pending);
       // Re-checked when the timer fires: the person's own action may have re-rendered first.
       pending = setTimeout(() => {
-        if (seen > current.version) render().then(() => announce('This article changed; the page shows the latest.')).catch(() => {});
+        if (seen > current.version) {
+          message.replaceChildren();
+          render().then(() => announce('This article changed; the page shows the latest.')).catch(() => {});
+        }
       }, 150);
     },
   };
@@ -527,7 +530,7 @@ export async function dashboard(main, { from, to, category } = {}) {
   const figures = (f) => `${f.count} · median ${seconds(f.p50Seconds)} · 90th percentile ${seconds(f.p90Seconds)}`;
   main.replaceChildren(
     h('h1', {}, 'Dashboard'), form,
-    h('div', { class: 'grid' },
+    h('div', { class: 'grid charts' },
       section('Articles by status', barChart('Articles by status', d.statusCounts.map((s) => ({ label: STATUS_WORDS[s.status], value: s.count })))),
       section('Published per day', columnChart('Publications per day', d.publishedPerDay.map((p) => ({ label: p.day, value: p.count })))),
       section('Time to first publish', h('p', { class: 'figure' }, figures(d.timeToFirstPublish)),
