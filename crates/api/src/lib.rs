@@ -4,8 +4,10 @@
 //! [`router`] (request id, tracing span, metrics, timeout, body limit), is authenticated by its
 //! bearer token, rate-limited per user, checked against the document limits, and executed
 //! against [`schema::GalleySchema`], whose mutations turn into domain commands run by the
-//! store. Invariants: nothing is readable without a token except /healthz and /readyz (and
-//! /metrics when configured public); every error leaves with a code from
+//! store. The newsroom console ([`console`]) is served by the same router and acts only through
+//! that API, with a session cookie and its CSRF token ([`session`]) in place of a bearer token.
+//! Invariants: no data is readable without a token or session (only /healthz, /readyz, the
+//! sign-in page and the console's assets are public, and /metrics when configured public); every error leaves with a code from
 //! [`error::ErrorCode`], and internal causes are logged, never sent; a mutation never runs from
 //! a GET or from a POST that is not JSON.
 
