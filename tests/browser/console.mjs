@@ -33,7 +33,7 @@ const browser = await chromium.launch({
 
 const problems = [];
 
-async function person(name, base, viewport = { width: 1280, height: 900 }) {
+async function person(name, base, viewport = { width: 1280, height: 900 }, { keyboard = false } = {}) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.setDefaultTimeout(20000);
@@ -42,9 +42,19 @@ async function person(name, base, viewport = { width: 1280, height: 900 }) {
   });
   page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
   await page.goto(`${base}/`);
-  await page.getByLabel('User name').fill(name);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  if (keyboard) {
+    // With the keyboard alone: Tab to the name, type, Tab to the password, type, Enter.
+    await page.keyboard.press('Tab');
+    if (await page.evaluate(() => document.activeElement.id) !== 'name') fail('Tab does not reach the user name first');
+    await page.keyboard.type(name);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(password);
+    await page.keyboard.press('Enter');
+  } else {
+    await page.getByLabel('User name').fill(name);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
   await page.waitForURL(`${base}/console`);
   await page.locator('#feed-state[data-state="live"]').waitFor();
   return { name, page, base, context };
@@ -217,8 +227,25 @@ try {
   await asOf.scrollIntoViewIfNeeded();
   await shot(p, 'article');
 
+  step('four eyes: an editor who also reviews cannot approve their own revision');
+  const rita = await person('rita', A);
+  const own = rita.page;
+  await own.getByRole('link', { name: 'New article' }).click();
+  await own.getByLabel('Headline').fill('A piece Rita wrote herself');
+  await own.getByLabel('Body (Markdown)').fill('Short and *sweet*.');
+  await own.getByRole('button', { name: 'Create article' }).click();
+  await own.getByRole('heading', { level: 1, name: 'A piece Rita wrote herself', exact: true }).waitFor();
+  await own.getByRole('button', { name: 'Submit for review' }).click();
+  await done(own, 'Submitted for review');
+  await own.getByRole('button', { name: 'Approve revision 1' }).click();
+  await own.getByRole('alert').filter({ hasText: 'someone else must approve it (four eyes)' }).waitFor();
+  await rita.context.close();
+
   step('a viewer can read but not act');
-  const viewer = await person('vic', B);
+  const viewer = await person('vic', B, undefined, { keyboard: true });
+  // The first Tab in the console reaches the skip link.
+  await viewer.page.keyboard.press('Tab');
+  if (await viewer.page.evaluate(() => document.activeElement.textContent) !== 'Skip to content') fail('the first Tab does not reach the skip link');
   const v = viewer.page;
   if (await v.getByRole('link', { name: 'New article' }).count()) fail('the viewer is offered New article');
   await v.goto(`${B}/console#/article/${id}`);

@@ -64,14 +64,16 @@ fn npm_ci() {
 
 async fn staff(server: &RunningServer) -> Vec<User> {
     let mut users = Vec::new();
-    for (name, role) in [
-        ("edith", Role::Editor),
-        ("eddie", Role::Editor),
-        ("rob", Role::Reviewer),
-        ("penny", Role::Publisher),
-        ("vic", Role::Viewer),
-    ] {
-        users.push(add_user(server, name, &[role]).await);
+    let staff: [(&str, &[Role]); 6] = [
+        ("edith", &[Role::Editor]),
+        ("eddie", &[Role::Editor]),
+        ("rob", &[Role::Reviewer]),
+        ("penny", &[Role::Publisher]),
+        ("vic", &[Role::Viewer]),
+        ("rita", &[Role::Editor, Role::Reviewer]),
+    ];
+    for (name, roles) in staff {
+        users.push(add_user(server, name, roles).await);
         galley::users::set_password(server.store(), name, PASSWORD)
             .await
             .expect("the password is set");

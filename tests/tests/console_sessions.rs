@@ -389,6 +389,39 @@ async fn failed_sign_ins_are_throttled_by_name_and_by_address(backend: Backend) 
     backend.cleanup().await;
 }
 
+async fn a_burst_of_guesses_sent_at_once_is_held_to_the_limit(backend: Backend) {
+    let mut config = test_config(&backend);
+    config.limits.sign_in.per_name = 3;
+    let server = start_with(config).await;
+    add_user(&server, "vic", &[Role::Viewer]).await;
+    galley::users::set_password(server.store(), "vic", PASSWORD)
+        .await
+        .unwrap();
+    let o = origin(&server);
+    let guesses = (0..16).map(|i| {
+        let (server, o) = (&server, &o);
+        async move {
+            sign_in_raw(server, "vic", &format!("guess-{i:04}"), Some(o))
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    // Every guess past the limit is refused before hashing, however many arrive together; at
+    // most the hashes already under way when the limit was reached finish.
+    assert!(checked >= 3, "{statuses:?}");
+    assert!(
+        checked < 3 + galley_api::console::HASHING_AT_ONCE,
+        "{statuses:?}"
+    );
+    assert_eq!(checked + refused, statuses.len(), "{statuses:?}");
+    server.shutdown().await.unwrap();
+    backend.cleanup().await;
+}
+
 async fn an_expired_session_authenticates_no_one(backend: Backend) {
     let mut config = test_config(&backend);
     // Every session is born expired, which is what any session is once its time is up.
@@ -443,6 +476,7 @@ async fn the_console_assets_are_served_from_the_binary(backend: Backend) {
 on_both_backends!(
     a_person_signs_in_and_uses_the_api_through_the_session_cookie,
     failed_sign_ins_are_throttled_by_name_and_by_address,
+    a_burst_of_guesses_sent_at_once_is_held_to_the_limit,
     an_expired_session_authenticates_no_one,
     the_console_assets_are_served_from_the_binary,
 );

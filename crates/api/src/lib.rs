@@ -12,7 +12,7 @@
 //! a GET or from a POST that is not JSON.
 
 pub mod auth;
-mod console;
+pub mod console;
 pub mod error;
 mod http;
 pub mod metrics;

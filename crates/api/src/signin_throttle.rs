@@ -89,9 +89,18 @@ pub struct SignInThrottle {
     addresses: Mutex<Table<IpAddr>>,
 }
 
-/// The key of a user name: case-folded, so "Edith" and "edith" share a count.
+/// Longest name key kept, in characters (the longest a user name can be), so a flood of huge
+/// names cannot make the table large.
+const NAME_KEY_MAX_CHARS: usize = 64;
+
+/// The key of a user name: case-folded, so "Edith" and "edith" share a count, and cut to
+/// [`NAME_KEY_MAX_CHARS`].
 fn name_key(name: &str) -> String {
-    name.trim().to_lowercase()
+    name.trim()
+        .chars()
+        .take(NAME_KEY_MAX_CHARS)
+        .collect::<String>()
+        .to_lowercase()
 }
 
 impl SignInThrottle {
@@ -203,5 +212,14 @@ mod tests {
         assert_eq!(t.names.lock().unwrap().entries.len(), 50);
         // The newest keys are the ones kept.
         assert!(t.names.lock().unwrap().entries.contains_key("n999"));
+        // A huge name is kept as a short key.
+        t.failed(&"x".repeat(100_000), None);
+        assert!(t
+            .names
+            .lock()
+            .unwrap()
+            .entries
+            .keys()
+            .all(|k| k.len() <= 64));
     }
 }

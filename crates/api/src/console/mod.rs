@@ -268,7 +268,7 @@ async fn sign_in(State(state): State<AppState>, req: Request) -> Response {
     };
     let name = form.name.trim().to_owned();
     let throttle = &state.inner.sign_in_throttle;
-    if let Err(wait) = throttle.check(&name, address) {
+    let throttled = |wait: Duration| {
         metrics::counter!("galley_sign_in_total", "outcome" => "throttled").increment(1);
         let secs = wait.as_secs().max(1);
         let mut response = page(
@@ -281,7 +281,10 @@ async fn sign_in(State(state): State<AppState>, req: Request) -> Response {
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        return response;
+        response
+    };
+    if let Err(wait) = throttle.check(&name, address) {
+        return throttled(wait);
     }
     let fail = || {
         throttle.failed(&name, address);
@@ -306,6 +309,12 @@ async fn sign_in(State(state): State<AppState>, req: Request) -> Response {
     else {
         return unavailable();
     };
+    // Checked again now that it is this sign-in's turn: a burst sent at once passed the first
+    // check together, and the failures of those ahead of it count.
+    if let Err(wait) = throttle.check(&name, address) {
+        drop(permit);
+        return throttled(wait);
+    }
     let credentials = match state.store().credentials(&name).await {
         Ok(c) => c,
         Err(e) => {
@@ -318,16 +327,17 @@ async fn sign_in(State(state): State<AppState>, req: Request) -> Response {
         None => (None, None),
     };
     let password = form.password;
-    let verified = tokio::task::spawn_blocking(move || {
-        let ok = session::verify_password(&password, stored.as_deref());
-        drop(permit);
-        ok
-    })
-    .await
-    .unwrap_or(false);
+    let verified =
+        tokio::task::spawn_blocking(move || session::verify_password(&password, stored.as_deref()))
+            .await
+            .unwrap_or(false);
     let Some(user) = user.filter(|_| verified) else {
-        return fail();
+        // The failure is counted before the slot is given up, so the next one in line sees it.
+        let response = fail();
+        drop(permit);
+        return response;
     };
+    drop(permit);
     throttle.succeeded(&name);
     let secret = session::generate_session_secret();
     let now = Utc::now();

@@ -30,16 +30,19 @@ async function route() {
     if (a.getAttribute('href') === `#/${window.location.hash.replace(/^#\/?/, '').split(/[/?]/)[0] || 'desk'}`) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
+  // Each view renders into a container of its own, shown only if no later navigation
+  // happened meanwhile: a slow view can never overwrite the one the person went on to.
+  const root = h('div', { class: 'view' });
+  let next = {};
   try {
-    const next = await render(main, params);
-    if (mine === generation) view = next || {};
+    next = (await render(root, params)) || {};
   } catch (e) {
-    if (mine === generation) {
-      view = {};
-      main.replaceChildren(h('h1', {}, title), h('p', { class: 'error', role: 'alert' }, plainWords(e)));
-    }
+    root.replaceChildren(h('h1', {}, title), h('p', { class: 'error', role: 'alert' }, plainWords(e)));
   }
-  if (mine === generation) main.focus({ preventScroll: true });
+  if (mine !== generation) return;
+  view = next;
+  main.replaceChildren(root);
+  main.focus({ preventScroll: true });
 }
 
 async function start() {
