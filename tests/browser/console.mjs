@@ -32,10 +32,12 @@ const browser = await chromium.launch({
 });
 
 const problems = [];
+const pages = [];
 
 async function person(name, base, viewport = { width: 1280, height: 900 }, { keyboard = false } = {}) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
+  pages.push([name, page]);
   page.setDefaultTimeout(20000);
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`${name}: console error: ${m.text()}`);
@@ -79,8 +81,16 @@ function panel(page, title) {
   return page.locator('section.panel', { has: page.getByRole('heading', { name: title }) });
 }
 
+// Waits for an action's confirmation; fails at once with the console's words if it refused.
 async function done(page, what) {
-  await page.locator('.messages .ok', { hasText: `${what}: done.` }).waitFor();
+  const ok = page.locator('.messages .ok', { hasText: `${what}: done.` });
+  const refused = page.locator('.messages .error').first();
+  const outcome = await Promise.race([
+    ok.waitFor().then(() => 'ok'),
+    refused.waitFor().then(() => 'refused'),
+  ].map((p) => p.catch((e) => e)));
+  if (outcome === 'refused') fail(`${what} was refused: ${await refused.textContent()}`);
+  if (outcome instanceof Error) throw outcome;
 }
 
 try {
@@ -235,15 +245,67 @@ try {
   await own.getByLabel('Body (Markdown)').fill('Short and *sweet*.');
   await own.getByRole('button', { name: 'Create article' }).click();
   await own.getByRole('heading', { level: 1, name: 'A piece Rita wrote herself', exact: true }).waitFor();
+  const ritaId = own.url().split('/article/')[1];
   await own.getByRole('button', { name: 'Submit for review' }).click();
   await done(own, 'Submitted for review');
   await own.getByRole('button', { name: 'Approve revision 1' }).click();
   await own.getByRole('alert').filter({ hasText: 'someone else must approve it (four eyes)' }).waitFor();
   await rita.context.close();
 
+  step('the publishing desk: schedule, cancel, embargo, lift, unpublish, archive, restore');
+  const own2 = `${A}/console#/article/${ritaId}`;
+  await r.goto(`${B}/console#/article/${ritaId}`);
+  await r.getByRole('button', { name: 'Approve revision 1' }).click();
+  await done(r, 'Approved');
+  await p.goto(own2);
+  await p.getByRole('heading', { level: 1, name: 'A piece Rita wrote herself', exact: true }).waitFor();
+  const nextYear = `${new Date().getUTCFullYear() + 1}-06-01T09:30`;
+  await p.getByLabel('Schedule').fill(nextYear);
+  await p.getByRole('button', { name: 'Schedule' }).click();
+  await done(p, 'Scheduled');
+  await p.locator('.facts .badge', { hasText: 'Scheduled' }).waitFor();
+  await p.getByRole('button', { name: 'Cancel schedule' }).click();
+  await done(p, 'Schedule cancelled');
+  await p.locator('.facts .badge', { hasText: 'Approved' }).waitFor();
+  // A hash change renders the new view asynchronously: wait for it before touching its form.
+  const ritaHeading = (page) => page.getByRole('heading', { level: 1, name: 'A piece Rita wrote herself', exact: true }).waitFor();
+  await e.goto(own2);
+  await ritaHeading(e);
+  await e.getByLabel('Set embargo').fill(nextYear);
+  await e.getByRole('button', { name: 'Set embargo' }).click();
+  await done(e, 'Embargo set');
+  await p.locator('.facts dt', { hasText: 'Embargo until' }).waitFor();
+  await p.getByRole('button', { name: 'Publish now' }).click();
+  await p.getByRole('alert').filter({ hasText: 'under embargo' }).waitFor();
+  const admin = await person('ada', A);
+  await admin.page.goto(own2);
+  await admin.page.getByLabel('Lift embargo').fill('The minister spoke early.');
+  await admin.page.getByRole('button', { name: 'Lift embargo' }).click();
+  await done(admin.page, 'Embargo lifted');
+  await admin.context.close();
+  await p.locator('.facts dt', { hasText: 'Embargo until' }).waitFor({ state: 'detached' });
+  await p.getByRole('button', { name: 'Publish now' }).click();
+  await done(p, 'Published');
+  await p.getByLabel('Unpublish').fill('Legal asked us to take it down.');
+  await p.getByRole('button', { name: 'Unpublish' }).click();
+  await done(p, 'Unpublished');
+  await p.getByRole('button', { name: 'Archive' }).click();
+  await done(p, 'Archived');
+  await p.getByRole('button', { name: 'Restore from the archive' }).click();
+  await done(p, 'Restored');
+  await p.locator('.facts .badge', { hasText: 'Draft' }).waitFor();
+  // An old revision comes back as a new one on the main article; history keeps all.
+  await e.goto(`${A}/console#/article/${id}`);
+  await e.getByRole('heading', { level: 1, name: seed.headline, exact: true }).waitFor();
+  await e.getByLabel('Restore revision').selectOption('1');
+  await e.getByRole('button', { name: 'Restore revision' }).click();
+  await done(e, 'Revision restored');
+  await e.locator('.facts dd', { hasText: /^4$/ }).first().waitFor();
+
   step('a viewer can read but not act');
   const viewer = await person('vic', B, undefined, { keyboard: true });
   // The first Tab in the console reaches the skip link.
+  await viewer.page.getByRole('heading', { level: 1, name: 'Desk' }).waitFor();
   await viewer.page.keyboard.press('Tab');
   if (await viewer.page.evaluate(() => document.activeElement.textContent) !== 'Skip to content') fail('the first Tab does not reach the skip link');
   const v = viewer.page;
@@ -267,9 +329,10 @@ try {
   await v.locator('svg.chart').first().waitFor();
   const perDay = panel(v, 'Published per day').getByRole('img', { name: 'Publications per day' });
   await perDay.waitFor();
-  // Two publications today (the first and the correction): the chart's description says so.
+  // Three publications today (the seed article, its correction, Rita's piece): the chart's
+  // description says so.
   const described = await perDay.evaluate((svg) => svg.querySelector('desc').textContent);
-  if (!/^2 in \d+ days/.test(described)) fail(`the per-day chart says: ${described}`);
+  if (!/^3 in \d+ days/.test(described)) fail(`the per-day chart says: ${described}`);
   await panel(v, 'Articles by status').getByRole('img', { name: 'Articles by status' }).waitFor();
   await checkA11y(v, 'dashboard');
   await shot(v, 'dashboard');
@@ -297,6 +360,10 @@ try {
   }
 } catch (err) {
   console.error(`FAILED: ${err.stack || err}`);
+  // What each person saw when it failed.
+  for (const [i, [name, page]] of pages.entries()) {
+    await page.screenshot({ path: path.join(shots, `failure-${i}-${name}.png`), fullPage: true }).catch(() => {});
+  }
   if (problems.length) console.error(problems.join('\n'));
   process.exitCode = 1;
 } finally {

@@ -64,13 +64,14 @@ fn npm_ci() {
 
 async fn staff(server: &RunningServer) -> Vec<User> {
     let mut users = Vec::new();
-    let staff: [(&str, &[Role]); 6] = [
+    let staff: [(&str, &[Role]); 7] = [
         ("edith", &[Role::Editor]),
         ("eddie", &[Role::Editor]),
         ("rob", &[Role::Reviewer]),
         ("penny", &[Role::Publisher]),
         ("vic", &[Role::Viewer]),
         ("rita", &[Role::Editor, Role::Reviewer]),
+        ("ada", &[Role::Admin]),
     ];
     for (name, roles) in staff {
         users.push(add_user(server, name, roles).await);
@@ -134,8 +135,10 @@ async fn check_the_log(server: &RunningServer, viewer: &User, id: &str) {
         )
         .await;
     let article = &data["article"];
-    assert_eq!(article["status"], "PUBLISHED");
+    // Revision 3 is live; revision 1, restored as revision 4, is the working draft.
+    assert_eq!(article["status"], "DRAFT");
     assert_eq!(article["liveRevision"], 3);
+    assert_eq!(article["revisionNumber"], 4);
     assert_eq!(article["comments"][0]["author"]["name"], "rob");
     let events: Vec<(String, String)> = article["history"]["edges"]
         .as_array()
@@ -156,6 +159,7 @@ async fn check_the_log(server: &RunningServer, viewer: &User, id: &str) {
     assert!(has("RevisionApproved", "rob"), "{events:?}");
     assert!(has("ArticlePublished", "penny"), "{events:?}");
     assert!(has("DraftRevised", "edith"), "{events:?}");
+    assert!(has("RevisionRestored", "edith"), "{events:?}");
     // The second editor's save was refused: only edith ever revised.
     assert!(!events.iter().any(|(_, who)| who == "eddie"), "{events:?}");
     // Nobody acted as the viewer.
@@ -171,6 +175,46 @@ async fn check_the_log(server: &RunningServer, viewer: &User, id: &str) {
         correction,
         Some("An earlier version did not say when KFOR spoke.")
     );
+
+    // The publishing desk's article went through every publishing action.
+    let data = client
+        .ok(
+            r#"{ articles(filter: {text: "Rita wrote herself"}) { nodes { status
+                history(first: 50) { edges { node { type actorUser { name } } } } } } }"#,
+            json!({}),
+        )
+        .await;
+    let other = &data["articles"]["nodes"][0];
+    assert_eq!(other["status"], "DRAFT", "{other}");
+    let types: Vec<(&str, &str)> = other["history"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["type"].as_str().unwrap(),
+                e["node"]["actorUser"]["name"].as_str().unwrap_or("system"),
+            )
+        })
+        .collect();
+    for expected in [
+        ("RevisionApproved", "rob"),
+        ("PublicationScheduled", "penny"),
+        ("ScheduleCancelled", "penny"),
+        ("EmbargoSet", "edith"),
+        ("EmbargoLifted", "ada"),
+        ("ArticlePublished", "penny"),
+        ("ArticleUnpublished", "penny"),
+        ("ArticleArchived", "penny"),
+        ("ArticleRestored", "penny"),
+    ] {
+        assert!(
+            types.contains(&expected),
+            "{expected:?} missing from {types:?}"
+        );
+    }
+    // Rita's own approval was refused: she never approved anything.
+    assert!(!types.contains(&("RevisionApproved", "rita")), "{types:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

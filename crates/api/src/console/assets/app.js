@@ -42,7 +42,9 @@ async function route() {
   if (mine !== generation) return;
   view = next;
   main.replaceChildren(root);
-  main.focus({ preventScroll: true });
+  // After a navigation, focus moves to the new view (screen readers start there); on the
+  // first load it stays at the top, so the first Tab reaches the skip link.
+  if (mine > 1) main.focus({ preventScroll: true });
 }
 
 async function start() {

@@ -12,6 +12,8 @@ export function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
     else if (k === 'class') node.className = v;
     else if (k === 'for') node.htmlFor = v;
+    // An input's value as its attribute, so that defaultValue tells what the person typed.
+    else if (k === 'value' && tag === 'input') node.setAttribute('value', String(v));
     else if (k === 'value') node.value = v;
     else node.setAttribute(k, v === true ? '' : String(v));
   }
@@ -285,17 +287,21 @@ export async function article(main, { id }) {
 
   const asOf = (a) => {
     const version = h('input', { type: 'number', min: 1, max: a.version, value: 1, name: 'version' });
+    const at = h('input', { type: 'datetime-local', name: 'at', step: 1 });
     const out = h('div', { 'aria-live': 'polite' });
     return section('As it was', h('form', { class: 'inline', onsubmit: async (e) => {
       e.preventDefault();
       try {
-        const d = await gql('query($id: ID!, $v: Int!) { article(id: $id) { asOf(version: $v) { version status revisionNumber updatedAt content { headline standfirst } bodyHtml } } }', { id: a.id, v: Number(version.value) });
+        // A time, when one is given, else the version.
+        const vars = at.value ? { id: a.id, at: new Date(at.value).toISOString() } : { id: a.id, v: Number(version.value) };
+        const d = await gql('query($id: ID!, $v: Int, $at: DateTime) { article(id: $id) { asOf(version: $v, at: $at) { version status revisionNumber updatedAt content { headline standfirst } bodyHtml } } }', vars);
         const s = d.article.asOf;
+        if (!s) { out.replaceChildren(h('p', {}, 'The article did not exist yet then.')); return; }
         const body = h('div', { class: 'prose' });
         body.innerHTML = s.bodyHtml; // sanitised by the API
         out.replaceChildren(h('div', { class: 'snapshot' }, h('p', {}, `At version ${s.version} (${when(s.updatedAt)}): `, badge(s.status), ` revision ${s.revisionNumber}`), h('h3', {}, s.content.headline), h('p', { class: 'standfirst' }, s.content.standfirst), body));
       } catch (err) { out.replaceChildren(alertBox(plainWords(err))); }
-    } }, field('Version', version), h('button', { type: 'submit' }, 'Show')), out);
+    } }, field('Version', version), field('Or at a time (your clock)', at), h('button', { type: 'submit' }, 'Show')), out);
   };
 
   const timeline = async (a) => {
@@ -347,6 +353,8 @@ export async function article(main, { id }) {
   await render();
   let pending = null;
   let seen = 0;
+  // Whether the person has typed into one of the view's fields.
+  const typing = () => [...main.querySelectorAll('input, textarea')].some((el) => el.type !== 'hidden' && el.value !== el.defaultValue);
   return {
     onEvent(e) {
       if (e.articleId !== id || !current || e.version <= current.version) return;
@@ -354,10 +362,15 @@ export async function article(main, { id }) {
       clearTimeout(pending);
       // Re-checked when the timer fires: the person's own action may have re-rendered first.
       pending = setTimeout(() => {
-        if (seen > current.version) {
-          message.replaceChildren();
-          render().then(() => announce('This article changed; the page shows the latest.')).catch(() => {});
+        if (seen <= current.version) return;
+        if (typing()) {
+          // Never wipe what the person is typing: offer the latest instead.
+          message.replaceChildren(h('p', { role: 'status' }, 'Someone changed this article meanwhile. ',
+            h('button', { type: 'button', onclick: () => { message.replaceChildren(); render(); } }, 'Show the latest')));
+          return;
         }
+        message.replaceChildren();
+        render().then(() => announce('This article changed; the page shows the latest.')).catch(() => {});
       }, 150);
     },
   };
