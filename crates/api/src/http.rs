@@ -268,6 +268,40 @@ pub(crate) fn auth_rejection(state: &AppState, client: ClientAddr, e: ApiError) 
     }
 }
 
+/// Authenticates a request that carries no `Authorization` header by its console session
+/// cookie and CSRF header (`None` when it has no session cookie either), and takes one request
+/// from the user's bucket.
+pub async fn authorise_session(
+    state: &AppState,
+    client: ClientAddr,
+    headers: &HeaderMap,
+) -> Option<Result<Principal, Rejection>> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    let principal = match crate::session::authenticate_request(state.store(), headers).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return None,
+        Err(e) if e.code() == ErrorCode::Forbidden => {
+            return Some(Err(Rejection::new(StatusCode::FORBIDDEN, e)));
+        }
+        Err(e) => return Some(Err(auth_rejection(state, client, e))),
+    };
+    Some(take_request(state, principal))
+}
+
+/// Takes one request from the user's bucket.
+fn take_request(state: &AppState, principal: Principal) -> Result<Principal, Rejection> {
+    if let Err(wait) = state.inner.limiter.check(principal.id()) {
+        metrics::counter!("galley_rate_limited_total").increment(1);
+        return Err(
+            Rejection::new(StatusCode::TOO_MANY_REQUESTS, auth::rate_limited(wait))
+                .with_header(header::RETRY_AFTER, retry_after(wait)),
+        );
+    }
+    Ok(principal)
+}
+
 /// Authenticates the request's bearer token.
 pub(crate) async fn authenticate(
     state: &AppState,
@@ -287,14 +321,7 @@ pub async fn authorise(
     authorization: Option<&str>,
 ) -> Result<Principal, Rejection> {
     let principal = authenticate(state, client, authorization).await?;
-    if let Err(wait) = state.inner.limiter.check(principal.id()) {
-        metrics::counter!("galley_rate_limited_total").increment(1);
-        return Err(
-            Rejection::new(StatusCode::TOO_MANY_REQUESTS, auth::rate_limited(wait))
-                .with_header(header::RETRY_AFTER, retry_after(wait)),
-        );
-    }
-    Ok(principal)
+    take_request(state, principal)
 }
 
 /// `GET /graphql`: queries only.
@@ -461,7 +488,11 @@ async fn run(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = match authorise(&state, client, authorization).await {
+    let principal = match authorise_session(&state, client, headers).await {
+        Some(result) => result,
+        None => authorise(&state, client, authorization).await,
+    };
+    let principal = match principal {
         Ok(p) => p,
         Err(r) => return r.into_response(media, rid),
     };

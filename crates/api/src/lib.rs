@@ -4,17 +4,22 @@
 //! [`router`] (request id, tracing span, metrics, timeout, body limit), is authenticated by its
 //! bearer token, rate-limited per user, checked against the document limits, and executed
 //! against [`schema::GalleySchema`], whose mutations turn into domain commands run by the
-//! store. Invariants: nothing is readable without a token except /healthz and /readyz (and
-//! /metrics when configured public); every error leaves with a code from
+//! store. The newsroom console ([`console`]) is served by the same router and acts only through
+//! that API, with a session cookie and its CSRF token ([`session`]) in place of a bearer token.
+//! Invariants: no data is readable without a token or session (only /healthz, /readyz, the
+//! sign-in page and the console's assets are public, and /metrics when configured public); every error leaves with a code from
 //! [`error::ErrorCode`], and internal causes are logged, never sent; a mutation never runs from
 //! a GET or from a POST that is not JSON.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 mod http;
 pub mod metrics;
 pub mod scheduler;
 pub mod schema;
+pub mod session;
+pub mod signin_throttle;
 mod ws;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -86,6 +91,12 @@ pub struct ApiLimits {
     pub auth_failure_max_addresses: usize,
     /// How long /readyz waits for the database before answering 503.
     pub ready_timeout: Duration,
+    /// How long a console session lasts after sign-in.
+    pub session_ttl: Duration,
+    /// Whether the session cookie is marked `Secure` (set it when served over HTTPS).
+    pub secure_cookies: bool,
+    /// Throttling of failed console sign-ins.
+    pub sign_in: signin_throttle::SignInLimits,
 }
 
 impl Default for ApiLimits {
@@ -109,6 +120,9 @@ impl Default for ApiLimits {
             auth_failures_per_minute: 60,
             auth_failure_max_addresses: 10_000,
             ready_timeout: Duration::from_secs(2),
+            session_ttl: Duration::from_secs(12 * 60 * 60),
+            secure_cookies: false,
+            sign_in: signin_throttle::SignInLimits::default(),
         }
     }
 }
@@ -128,6 +142,10 @@ struct Inner {
     failures: auth::FailureThrottle,
     /// One permit per open WebSocket connection, up to `max_websockets`.
     ws_slots: Arc<tokio::sync::Semaphore>,
+    /// Failed console sign-ins, by name and by address.
+    sign_in_throttle: signin_throttle::SignInThrottle,
+    /// Slots for password hashing (see `console::HASHING_AT_ONCE`).
+    hashing: Arc<tokio::sync::Semaphore>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Flips to `true` when the server shuts down, so WebSocket connections (which outlive
     /// the HTTP server's own graceful shutdown) can complete their subscriptions and close.
@@ -172,6 +190,8 @@ impl AppState {
                     limits.auth_failure_max_addresses,
                 ),
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_websockets.max(1))),
+                sign_in_throttle: signin_throttle::SignInThrottle::new(limits.sign_in),
+                hashing: Arc::new(tokio::sync::Semaphore::new(console::HASHING_AT_ONCE)),
                 metrics: metrics::prometheus_handle(),
                 store,
                 limits,
@@ -264,7 +284,9 @@ async fn drop_unusable_request_id(
     next.run(req).await
 }
 
-/// The HTTP router: /graphql, /graphql/ws, /healthz, /readyz and /metrics.
+/// The HTTP router: /graphql, /graphql/ws, /healthz, /readyz, /metrics and the console (`/`,
+/// `/console…`). Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that
+/// failed sign-ins are throttled per client address too.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits().clone();
     let header = HeaderName::from_static(REQUEST_ID_HEADER);
@@ -274,9 +296,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
+        .merge(console::routes())
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(console::security_headers))
                 .layer(axum::middleware::from_fn(drop_unusable_request_id))
                 .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuidV7))
                 .layer(

@@ -19,6 +19,11 @@
 //! Revocation: once acknowledged, the connection looks its token up again whenever the store
 //! says a revocation may have happened (at once on every replica on PostgreSQL) and every
 //! token cache window, so a revoked token's subscriptions end with 4403 within that window.
+//!
+//! The console's browser cannot send a token: its upgrade carries the session cookie instead,
+//! and is refused (403, before upgrading) unless its `Origin` is this server, so another
+//! site's page cannot open a socket in a signed-in person's name. A `connection_init` without
+//! a token then authenticates by that session, re-checked for every operation like a token.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +32,7 @@ use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -95,6 +100,14 @@ pub async fn upgrade(
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let session = crate::session::session_secret(&headers);
+    if session.is_some() && !crate::session::same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "a WebSocket signed in by the session cookie must come from the console's own origin\n",
+        )
+            .into_response();
+    }
     let span = tracing::info_span!(
         "websocket",
         request_id = request_id.as_deref().unwrap_or("-")
@@ -104,7 +117,7 @@ pub async fn upgrade(
         .read_buffer_size(SOCKET_BUFFER)
         .write_buffer_size(SOCKET_BUFFER)
         .on_upgrade(move |socket| {
-            Connection::new(state, request_id, client, slot)
+            Connection::new(state, request_id, client, slot, session)
                 .run(socket)
                 .instrument(span)
         })
@@ -150,6 +163,9 @@ struct Connection {
     /// The token from connection_init, checked again for every operation so that a token
     /// revoked (or a user's roles changed) after the connection opened takes effect.
     token: Option<String>,
+    /// The console session secret from the upgrade's cookie, used when connection_init
+    /// carries no token, and checked again for every operation like a token.
+    session: Option<String>,
     /// Running operations by client id, with a generation so a late message from an
     /// operation the client completed is not mistaken for one that reused its id.
     operations: HashMap<String, (u64, tokio::task::AbortHandle)>,
@@ -168,6 +184,7 @@ impl Connection {
         request_id: Option<String>,
         client: ClientAddr,
         slot: tokio::sync::OwnedSemaphorePermit,
+        session: Option<String>,
     ) -> Connection {
         let open = state.inner.ws_connections.clone();
         Connection {
@@ -176,6 +193,7 @@ impl Connection {
             init_received: false,
             principal: None,
             token: None,
+            session,
             operations: HashMap::new(),
             generation: 0,
             client,
@@ -189,7 +207,7 @@ impl Connection {
     /// new one is checked again anyway.
     async fn recheck(&mut self) -> Option<Close> {
         self.principal.as_ref()?;
-        match auth::authenticate(self.state.store(), self.token.as_deref()).await {
+        match self.authenticate(self.token.as_deref()).await {
             Ok(principal) => {
                 self.principal = Some(principal);
                 None
@@ -307,6 +325,16 @@ impl Connection {
         let _ = sink.close().await;
     }
 
+    /// Authenticates by the connection's token, or by its session when it has no token.
+    async fn authenticate(&self, token: Option<&str>) -> Result<Principal, crate::ApiError> {
+        match (token, &self.session) {
+            (None, Some(session)) => {
+                crate::session::authenticate_session(self.state.store(), session).await
+            }
+            _ => auth::authenticate(self.state.store(), token).await,
+        }
+    }
+
     fn is_current(&self, id: &str, generation: u64) -> bool {
         self.operations
             .get(id)
@@ -332,7 +360,7 @@ impl Connection {
                 }
                 self.init_received = true;
                 let token = message.get("payload").and_then(init_token);
-                match auth::authenticate(self.state.store(), token.as_deref()).await {
+                match self.authenticate(token.as_deref()).await {
                     Ok(principal) => {
                         self.principal = Some(principal);
                         self.token = token;
@@ -383,17 +411,16 @@ impl Connection {
                         "payload": [error.to_json(self.request_id.as_deref())],
                     })));
                 }
-                let principal =
-                    match auth::authenticate(self.state.store(), self.token.as_deref()).await {
-                        Ok(principal) => principal,
-                        Err(e) if e.code() == ErrorCode::Unauthenticated => {
-                            return Err(Close(4403, "Forbidden".into()));
-                        }
-                        Err(e) if e.code() == ErrorCode::ServiceUnavailable => {
-                            return Err(Close(1013, "database unavailable; retry".into()));
-                        }
-                        Err(_) => return Err(Close(1011, "internal server error".into())),
-                    };
+                let principal = match self.authenticate(self.token.as_deref()).await {
+                    Ok(principal) => principal,
+                    Err(e) if e.code() == ErrorCode::Unauthenticated => {
+                        return Err(Close(4403, "Forbidden".into()));
+                    }
+                    Err(e) if e.code() == ErrorCode::ServiceUnavailable => {
+                        return Err(Close(1013, "database unavailable; retry".into()));
+                    }
+                    Err(_) => return Err(Close(1011, "internal server error".into())),
+                };
                 self.principal = Some(principal.clone());
                 self.start(id, request, principal, tx);
                 Ok(None)

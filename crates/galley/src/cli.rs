@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use galley_storage::{EventFilter, Store, StoreOptions, StoredEvent, UserChange, UserChangeRecord};
 
 use crate::config::{
-    Cli, Command, EventsCommand, GlobalArgs, ProjectionsCommand, ServerConfig, TokensCommand,
-    UsersCommand,
+    Cli, Command, EventsCommand, GlobalArgs, ProjectionsCommand, ServerConfig, SessionsCommand,
+    TokensCommand, UsersCommand,
 };
 use crate::server::redact;
 use crate::users;
@@ -43,6 +43,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         roles_text(&user.roles)
                     );
                     println!("{token}");
+                }
+                UsersCommand::Passwd { name } => {
+                    let password = users::read_password(&name)?;
+                    let user = users::set_password(&store, &name, &password).await?;
+                    println!(
+                        "set the console password of {}; their console sessions are ended",
+                        user.name
+                    );
                 }
                 UsersCommand::List => {
                     for user in store.users().await? {
@@ -120,6 +128,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("revoked {n} token(s) of {name}");
                 }
             }
+            store.close().await;
+        }
+        Command::Sessions(SessionsCommand::Revoke { name }) => {
+            let store = connect(&global, true).await?;
+            let n = store.revoke_sessions(&name, chrono::Utc::now()).await?;
+            println!("ended {n} console session(s) of {name}");
             store.close().await;
         }
         Command::Projections(cmd) => {

@@ -94,6 +94,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Manage console sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Rebuild or verify the projections from the event log.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
@@ -142,6 +145,22 @@ pub enum UsersCommand {
     },
     /// Every change to a user, oldest first.
     History {
+        /// The user's name.
+        name: String,
+    },
+    /// Set or change a user's console password, read from standard input (one line; not
+    /// echoed on a terminal). Ends the user's console sessions.
+    Passwd {
+        /// The user's name.
+        name: String,
+    },
+}
+
+/// `galley sessions …`
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// End every console session of a user (they must sign in again).
+    Revoke {
         /// The user's name.
         name: String,
     },
@@ -242,6 +261,13 @@ pub struct ServeArgs {
     #[arg(long, env = "GALLEY_PUBLIC_METRICS")]
     pub public_metrics: bool,
     /// Seconds to wait for WebSocket connections to close on shutdown.
+    /// How long a console session lasts after sign-in, in hours.
+    #[arg(long, env = "GALLEY_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: u64,
+    /// Mark the console's session cookie `Secure` (set this when clients reach Galley over
+    /// HTTPS, e.g. behind a TLS proxy).
+    #[arg(long, env = "GALLEY_SECURE_COOKIES")]
+    pub secure_cookies: bool,
     #[arg(long, env = "GALLEY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
     /// Seconds an idempotency key is remembered (at least; it is pruned soon after). A key used
@@ -396,6 +422,9 @@ impl ServerConfig {
                 auth_failures_per_minute: args.auth_failures_per_minute,
                 auth_failure_max_addresses: args.auth_failure_max_addresses,
                 ready_timeout: Duration::from_millis(args.ready_timeout_ms.max(1)),
+                session_ttl: Duration::from_secs(args.session_hours.clamp(1, 24 * 366) * 3600),
+                secure_cookies: args.secure_cookies,
+                sign_in: ApiLimits::default().sign_in,
             },
             scheduler_interval: (!args.no_scheduler)
                 .then(|| Duration::from_millis(args.scheduler_interval_ms.max(10))),

@@ -78,3 +78,39 @@ pub async fn change_user(
 pub fn parse_roles(names: &[String]) -> Result<Vec<Role>, galley_domain::DomainError> {
     names.iter().map(|n| n.parse()).collect()
 }
+
+/// Sets a user's console password (Argon2id), ending their console sessions.
+pub async fn set_password(
+    store: &Store,
+    name: &str,
+    password: &str,
+) -> Result<UserRecord, StoreError> {
+    let hash = galley_api::session::hash_password(password).map_err(|e| StoreError::Invalid {
+        field: "password".to_owned(),
+        message: e.message().to_owned(),
+    })?;
+    store
+        .set_password_hash(check_name(name)?, &hash, Utc::now())
+        .await
+}
+
+/// Reads a new password: from the terminal without echo (asked twice) when standard input is
+/// one, else the first line of standard input (so a script can pipe it).
+pub fn read_password(name: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Read};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("New console password for {name}: "))?;
+        let again = rpassword::prompt_password("Repeat it: ")?;
+        anyhow::ensure!(
+            first == again,
+            "the two passwords differ; nothing was changed"
+        );
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .take(galley_api::session::PASSWORD_MAX_BYTES as u64 + 2)
+        .read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}

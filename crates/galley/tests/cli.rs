@@ -201,3 +201,82 @@ async fn user_changes_from_the_command_line_are_history_and_disabling_stops_toke
     );
     assert!(stdout(&galley(&url, &["projections", "verify"])).contains("match"));
 }
+
+/// Runs the binary with `input` piped to its standard input.
+fn galley_with_stdin(url: &str, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_galley"))
+        .args(args)
+        .env("GALLEY_DATABASE_URL", url)
+        .env("GALLEY_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the galley binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_passwd_reads_the_password_from_stdin_and_sessions_revoke_ends_sessions() {
+    let backend = Backend::sqlite();
+    let url = backend.url();
+    stdout(&galley(
+        &url,
+        &["users", "add", "rob", "--role", "reviewer"],
+    ));
+    let out = stdout(&galley_with_stdin(
+        &url,
+        &["users", "passwd", "rob"],
+        "a-long-enough-password\n",
+    ));
+    assert!(out.contains("set the console password of rob"), "{out}");
+    // Too short, or for nobody: refused, nothing changed.
+    assert!(
+        !galley_with_stdin(&url, &["users", "passwd", "rob"], "short\n")
+            .status
+            .success()
+    );
+    assert!(!galley_with_stdin(
+        &url,
+        &["users", "passwd", "nobody"],
+        "a-long-enough-password\n"
+    )
+    .status
+    .success());
+
+    // The stored hash is Argon2id and the password verifies against it.
+    let store = galley_storage::Store::connect(&galley_storage::StoreOptions {
+        url: url.clone(),
+        ..galley_storage::StoreOptions::default()
+    })
+    .await
+    .unwrap();
+    let credentials = store.credentials("rob").await.unwrap().unwrap();
+    let hash = credentials.password_hash.unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(galley_api::session::verify_password(
+        "a-long-enough-password",
+        Some(&hash)
+    ));
+    let user = credentials.user;
+    let now = chrono::Utc::now();
+    store
+        .create_session("a-hash", user.id, now, now + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert!(store
+        .user_by_session_hash("a-hash", now)
+        .await
+        .unwrap()
+        .is_some());
+    store.close().await;
+    let out = stdout(&galley(&url, &["sessions", "revoke", "rob"]));
+    assert!(out.contains("ended 1 console session(s) of rob"), "{out}");
+}

@@ -23,6 +23,7 @@ mod project;
 mod read;
 mod rows;
 mod search;
+mod sessions;
 mod stages;
 mod store;
 pub mod testing;
@@ -37,6 +38,7 @@ pub use insights::{
     OverduePublication, ReviewerFigures, MAX_DASHBOARD_DAYS,
 };
 pub use model::*;
+pub use sessions::Credentials;
 pub use stages::{StageFigures, StageNow};
 pub use store::*;
 pub use user_changes::{check_user_name, UserChange, UserChangeRecord, USER_NAME_MAX_CHARS};

@@ -152,6 +152,17 @@ impl Query {
         Ok(crate::schema::insights::dashboard(ctx, from, to, category).await?)
     }
 
+    /// Markdown rendered as the sanitised HTML `bodyHtml` would give, for previewing a body
+    /// before it is saved (the console's write view).
+    async fn preview_markdown(
+        &self,
+        ctx: &Context<'_>,
+        markdown: String,
+    ) -> async_graphql::Result<String> {
+        ctx.principal()?;
+        Ok(crate::schema::history::body_html(&markdown))
+    }
+
     /// The highest committed position of the log (0 when it is empty).
     async fn head(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         ctx.principal()?;
