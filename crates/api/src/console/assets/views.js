@@ -104,7 +104,7 @@ export async function desk(main) {
   const render = async () => {
     const data = await gql(`query Desk($me: ID!, $reviewer: Boolean!) {
         mine: articles(filter: {author: $me, status: [DRAFT, CHANGES_REQUESTED, IN_REVIEW]}, first: 50) { nodes { ...Row } }
-        queue: reviewQueue(first: 50) @include(if: $reviewer) { ...Row }
+        queue: reviewQueue(first: 50) @include(if: $reviewer) { nodes { ...Row } }
         waiting: articles(filter: {status: [APPROVED, SCHEDULED]}, first: 50) { nodes { ...Row } }
         dashboard { overdue { articleId headline scheduledFor blockedReason } }
       } ${ROW}`, { me: session.me.id, reviewer: can('REVIEWER') });
@@ -119,7 +119,7 @@ export async function desk(main) {
       titled('My drafts', data.mine.nodes.length, list(data.mine.nodes, 'No drafts of yours are open.')),
     ];
     if (data.queue) {
-      panels.push(titled('Waiting for my review', data.queue.length, list(data.queue, 'Nothing waits for your review.')));
+      panels.push(titled('Waiting for my review', data.queue.nodes.length, list(data.queue.nodes, 'Nothing waits for your review.')));
     }
     panels.push(h('div', { class: 'grid' },
       titled('Approved', approved.length, list(approved, 'Nothing approved waits.')),
