@@ -183,6 +183,26 @@ pub struct DashboardQuery {
     pub now: DateTime<Utc>,
 }
 
+impl DashboardQuery {
+    /// The window rules every dashboard figure shares: `to` after `from`, at most
+    /// [`MAX_DASHBOARD_DAYS`] apart (the API checks them first, with the arguments' names).
+    pub(crate) fn check_window(&self) -> Result<(), StoreError> {
+        if self.to <= self.from {
+            return Err(StoreError::Invalid {
+                field: "to".to_owned(),
+                message: "must be after from".to_owned(),
+            });
+        }
+        if self.to - self.from > TimeDelta::days(MAX_DASHBOARD_DAYS) {
+            return Err(StoreError::Invalid {
+                field: "to".to_owned(),
+                message: format!("the window may span at most {MAX_DASHBOARD_DAYS} days"),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Publications on one UTC day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayCount {
@@ -249,7 +269,7 @@ pub struct Dashboard {
 }
 
 /// `AND a.category = $n` when a category is asked for.
-fn category_condition(args: &mut Vec<Arg>, category: Option<&str>) -> String {
+pub(crate) fn category_condition(args: &mut Vec<Arg>, category: Option<&str>) -> String {
     match category {
         Some(c) => {
             args.push(Arg::from(c));
@@ -361,18 +381,7 @@ impl Store {
     /// The dashboard figures for a window (at most [`MAX_DASHBOARD_DAYS`] days) and,
     /// optionally, one category.
     pub async fn dashboard(&self, q: &DashboardQuery) -> Result<Dashboard, StoreError> {
-        if q.to <= q.from {
-            return Err(StoreError::Invalid {
-                field: "to".to_owned(),
-                message: "must be after from".to_owned(),
-            });
-        }
-        if q.to - q.from > TimeDelta::days(MAX_DASHBOARD_DAYS) {
-            return Err(StoreError::Invalid {
-                field: "to".to_owned(),
-                message: format!("the window may span at most {MAX_DASHBOARD_DAYS} days"),
-            });
-        }
+        q.check_window()?;
         let category = q.category.as_deref();
         let db = &self.inner.db;
 

@@ -12,9 +12,9 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use galley_domain::ArticleId;
 
-use crate::db::{args, Arg};
+use crate::db::args;
 use crate::error::StoreError;
-use crate::insights::{DashboardQuery, DurationStats, MAX_DASHBOARD_DAYS};
+use crate::insights::{category_condition, DashboardQuery, DurationStats};
 use crate::store::Store;
 
 /// The articles in one stage now.
@@ -43,30 +43,11 @@ pub struct StageFigures {
     pub approved: DurationStats,
 }
 
-/// `AND a.category = $n` when a category is asked for.
-fn category_condition(args: &mut Vec<Arg>, category: Option<&str>) -> String {
-    match category {
-        Some(c) => {
-            args.push(Arg::from(c));
-            format!(" AND a.category = ${}", args.len())
-        }
-        None => String::new(),
-    }
-}
-
 impl Store {
     /// Time in stage for a dashboard query (the same window checks as
     /// [`Store::dashboard`]).
     pub async fn time_in_stage(&self, q: &DashboardQuery) -> Result<StageFigures, StoreError> {
-        // The window rules of `Store::dashboard` (the API checks the window before either).
-        if q.to <= q.from || q.to - q.from > TimeDelta::days(MAX_DASHBOARD_DAYS) {
-            return Err(StoreError::Invalid {
-                field: "to".to_owned(),
-                message: format!(
-                    "must be after from, and at most {MAX_DASHBOARD_DAYS} days after it"
-                ),
-            });
-        }
+        q.check_window()?;
         let category = q.category.as_deref();
         Ok(StageFigures {
             in_review_now: self

@@ -1,7 +1,6 @@
 //! The review queue and the dashboard figures, as GraphQL objects over the store's
 //! projections (see galley-storage's `insights` module for how each figure is defined).
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use galley_domain::UserId;
@@ -41,13 +40,10 @@ pub(crate) async fn review_queue(
         .store()
         .review_queue(reviewer, first, after.as_deref())
         .await?;
-    let mut connection = Connection::new(after.is_some(), page.has_next_page);
-    connection.edges.extend(
-        page.items
-            .into_iter()
-            .map(|(cursor, a)| Edge::new(cursor, Article(a))),
-    );
-    Ok(connection)
+    Ok(crate::schema::query::article_connection(
+        after.is_some(),
+        page,
+    ))
 }
 
 /// `dashboard(from, to, category)`.

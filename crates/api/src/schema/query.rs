@@ -19,6 +19,20 @@ pub struct Query;
 /// A page of articles.
 pub type ArticleConnection = Connection<String, Article>;
 
+/// A page of the store's articles as a Relay connection (`articles`, `reviewQueue`).
+pub(crate) fn article_connection(
+    after_given: bool,
+    page: galley_storage::Page<galley_storage::ArticleRecord>,
+) -> ArticleConnection {
+    let mut connection = Connection::new(after_given, page.has_next_page);
+    connection.edges.extend(
+        page.items
+            .into_iter()
+            .map(|(cursor, a)| Edge::new(cursor, Article(a))),
+    );
+    connection
+}
+
 #[Object]
 impl Query {
     /// One article by id; null when there is none.
@@ -84,13 +98,7 @@ impl Query {
             .list_articles(&store_filter, order, first, after.as_deref())
             .await
             .map_err(ApiError::from)?;
-        let mut connection = Connection::new(after.is_some(), page.has_next_page);
-        connection.edges.extend(
-            page.items
-                .into_iter()
-                .map(|(cursor, a)| Edge::new(cursor, Article(a))),
-        );
-        Ok(connection)
+        Ok(article_connection(after.is_some(), page))
     }
 
     /// The global event log in position order. The cursor is the event's position; pass the
