@@ -139,6 +139,9 @@ pub struct Prepared {
     pub kind: OperationType,
     /// The first root field, for metrics labels (bounded by the schema).
     pub root_field: String,
+    /// Whether the operation selects only introspection fields at its root, so that it may
+    /// run with the introspection depth limit.
+    pub introspection_only: bool,
 }
 
 /// Parses the document, picks the operation and checks the limits the executor does not
@@ -177,6 +180,7 @@ pub fn prepare(
             _ => None,
         })
         .unwrap_or_else(|| "fragment".to_owned());
+    let introspection_only = is_introspection_only(&operation.node.selection_set.node);
     let aliases = count_aliases(&doc);
     if aliases > max_aliases {
         return Err(Rejection::new(
@@ -191,7 +195,25 @@ pub fn prepare(
         request,
         kind,
         root_field,
+        introspection_only,
     })
+}
+
+/// True when every root selection is a field named `__schema`, `__type` or `__typename`
+/// (directly, not through a fragment spread) and at least one is `__schema` or `__type`.
+fn is_introspection_only(root: &SelectionSet) -> bool {
+    let mut introspects = false;
+    for item in &root.items {
+        let Selection::Field(field) = &item.node else {
+            return false;
+        };
+        match field.node.name.node.as_str() {
+            "__schema" | "__type" => introspects = true,
+            "__typename" => {}
+            _ => return false,
+        }
+    }
+    introspects
 }
 
 fn select_operation<'a>(
@@ -393,8 +415,36 @@ async fn run(
     let rid = request_id.as_deref();
     let prepared = match prepare(request, state.limits().max_aliases) {
         Ok(p) => p,
-        Err(r) => return r.into_response(media, rid),
+        Err(mut r) => {
+            // A document that does not parse (or names no operation, or floods aliases) is a
+            // request error: 400 under application/graphql-response+json, but 200 for a
+            // client that accepts only application/json, as the GraphQL-over-HTTP
+            // specification asks (audits 572B and FDE2).
+            if media == MediaType::Json {
+                r.status = StatusCode::OK;
+            }
+            return r.into_response(media, rid);
+        }
     };
+    let operation = crate::access_log::Operation {
+        kind: operation_kind(prepared.kind),
+        name: prepared.request.operation_name.clone(),
+    };
+    let mut response = execute(state, method, headers, prepared, media, request_id).await;
+    response.extensions_mut().insert(operation);
+    response
+}
+
+/// Runs a prepared request: the method and authentication checks, then the executor.
+async fn execute(
+    state: AppState,
+    method: Method,
+    headers: &HeaderMap,
+    prepared: Prepared,
+    media: MediaType,
+    request_id: Option<String>,
+) -> Response {
+    let rid = request_id.as_deref();
     if method == Method::GET && prepared.kind != OperationType::Query {
         return Rejection::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -419,6 +469,7 @@ async fn run(
     }
     let kind = operation_kind(prepared.kind);
     let root_field = prepared.root_field;
+    let introspection_only = prepared.introspection_only;
     let request = prepared
         .request
         .data(RequestContext {
@@ -433,7 +484,12 @@ async fn run(
         user = %principal.user.name,
     );
     let start = Instant::now();
-    let response = state.schema().execute(request).instrument(span).await;
+    let schema = if introspection_only && kind == "query" {
+        state.introspection_schema()
+    } else {
+        state.schema()
+    };
+    let response = schema.execute(request).instrument(span).await;
     let (status, body, outcome) = shape_response(response, media, rid);
     let labels = [
         ("type", kind.to_owned()),
