@@ -94,6 +94,8 @@ fn article_id(id: &ID) -> ApiResult<ArticleId> {
     parse_id("articleId", id)
 }
 
+/// Every change: each mutation is one domain command that appends events to the log, names
+/// the version it expects, and may carry an idempotency key.
 #[Object]
 impl Mutation {
     /// Creates an article with its first revision (EDITOR).

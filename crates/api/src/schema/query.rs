@@ -19,6 +19,8 @@ pub struct Query;
 /// A page of articles.
 pub type ArticleConnection = Connection<String, Article>;
 
+/// Reads: articles and their history, the review queue, the event log and the dashboard.
+/// Every field needs a token.
 #[Object]
 impl Query {
     /// One article by id; null when there is none.

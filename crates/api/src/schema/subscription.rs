@@ -47,6 +47,7 @@ async fn feed(
     Ok(stream.boxed())
 }
 
+/// Live feeds over WebSocket (graphql-transport-ws at /graphql/ws): events as they commit.
 #[Subscription]
 impl Subscription {
     /// Every event of the log after position `after` that matches the filter: first the

@@ -146,6 +146,7 @@ impl From<Role> for GqlRole {
 #[derive(Debug, Clone)]
 pub struct User(pub UserRecord);
 
+/// A person with an account: their name and roles.
 #[Object]
 impl User {
     /// The user's id.
@@ -277,6 +278,7 @@ impl From<&ArticleContent> for ContentView {
 #[derive(Debug, Clone)]
 pub struct Revision(pub RevisionRecord);
 
+/// One submitted revision of an article: its content and the review it got.
 #[Object]
 impl Revision {
     /// The revision number, from 1.
@@ -326,6 +328,7 @@ impl Revision {
 #[derive(Debug, Clone)]
 pub struct Comment(pub CommentRecord);
 
+/// A review comment, attached to one revision.
 #[Object]
 impl Comment {
     /// The comment's id.
@@ -354,6 +357,7 @@ impl Comment {
 #[derive(Debug, Clone)]
 pub struct Event(pub StoredEvent);
 
+/// One event of the append-only log: what happened to an article, by whom, at which position.
 #[Object]
 impl Event {
     /// The event's own id (UUIDv7).
@@ -469,6 +473,8 @@ pub type EventConnection = Connection<String, Event>;
 #[derive(Debug, Clone)]
 pub struct Article(pub ArticleRecord);
 
+/// An article: its current draft, its workflow status, its revisions and its published
+/// version.
 #[Object]
 impl Article {
     /// The id (UUIDv7).
