@@ -381,6 +381,14 @@ pub async fn graphql_post(
             "batched requests are not supported; send one operation per request".to_owned(),
         );
     }
+    if !value.get("query").is_some_and(serde_json::Value::is_string) {
+        // A missing or misspelt query is an invalid parameter (400 for every media type),
+        // not a document that fails to parse.
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "the body must have a query, a string".to_owned(),
+        );
+    }
     let request: async_graphql::Request = match serde_json::from_value(value) {
         Ok(r) => r,
         Err(e) => {
