@@ -604,7 +604,7 @@ impl Article {
     async fn revision(
         &self,
         ctx: &Context<'_>,
-        number: u32,
+        #[graphql(desc = "The revision number, from 1.")] number: u32,
     ) -> async_graphql::Result<Option<Revision>> {
         let revision = ctx
             .store()
@@ -630,6 +630,9 @@ impl Article {
     async fn comments(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only the comments on this revision number; every revision's when absent."
+        )]
         revision: Option<u32>,
     ) -> async_graphql::Result<Vec<Comment>> {
         let comments = ctx
@@ -645,7 +648,10 @@ impl Article {
     async fn as_of(
         &self,
         ctx: &Context<'_>,
-        version: Option<u64>,
+        #[graphql(desc = "The article right after this stream version; give this or at.")] version: Option<u64>,
+        #[graphql(
+            desc = "The article right after its last event recorded at or before this time; give this or version."
+        )]
         at: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Option<crate::schema::history::ArticleSnapshot>> {
         Ok(crate::schema::history::as_of(ctx, self.0.id, version, at).await?)
@@ -655,8 +661,8 @@ impl Article {
     async fn diff(
         &self,
         ctx: &Context<'_>,
-        from: u32,
-        to: u32,
+        #[graphql(desc = "The revision number to compare from.")] from: u32,
+        #[graphql(desc = "The revision number to compare to.")] to: u32,
     ) -> async_graphql::Result<crate::schema::history::RevisionDiff> {
         Ok(crate::schema::history::diff(ctx, self.0.id, from, to).await?)
     }
@@ -665,10 +671,21 @@ impl Article {
     async fn history(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many items to return (at most the server's largest page size; the default page size when absent)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Return the items after this cursor (from a previous page's pageInfo.endCursor); from the start when absent."
+        )]
         after: Option<String>,
-        #[graphql(default)] order: HistoryOrder,
-        #[graphql(default)] types: Vec<String>,
+        #[graphql(default, desc = "The order of the events: oldest first by default.")]
+        order: HistoryOrder,
+        #[graphql(
+            default,
+            desc = "Only events of these types (e.g. ArticleCreated); every type when absent."
+        )]
+        types: Vec<String>,
     ) -> async_graphql::Result<EventConnection> {
         let first = page_size(ctx, first)?;
         let cursor = parse_cursor(after.as_deref())?;
