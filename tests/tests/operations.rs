@@ -96,6 +96,17 @@ async fn standard_introspection_runs_at_the_default_limits_and_can_be_turned_off
             .contains("nested too deep"),
         "{body}"
     );
+    // Nor do lists nested inside introspection: only `ofType` chains go past the limit.
+    let fan_out = "{ __schema { types { fields { type { fields { type { fields { type { fields { type { fields { type { name } } } } } } } } } } } } }";
+    let (status, body) = post(&client, "application/graphql-response+json", fan_out).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nested too deep"),
+        "{body}"
+    );
     server.shutdown().await.unwrap();
 
     // Turned off: __schema and __type are refused; ordinary queries still run.

@@ -142,6 +142,9 @@ pub struct Prepared {
     /// Whether the operation selects only introspection fields at its root, so that it may
     /// run with the introspection depth limit.
     pub introspection_only: bool,
+    /// The operation's depth not counting `ofType` levels (fragments followed): what the
+    /// ordinary depth limit applies to when it runs on the introspection schema.
+    pub depth_without_of_type: usize,
 }
 
 /// Parses the document, picks the operation and checks the limits the executor does not
@@ -181,6 +184,11 @@ pub fn prepare(
         })
         .unwrap_or_else(|| "fragment".to_owned());
     let introspection_only = is_introspection_only(&operation.node.selection_set.node);
+    let depth_without_of_type = if introspection_only {
+        depth_without_of_type(&doc, &operation.node.selection_set.node)
+    } else {
+        0
+    };
     let aliases = count_aliases(&doc);
     if aliases > max_aliases {
         return Err(Rejection::new(
@@ -196,7 +204,49 @@ pub fn prepare(
         kind,
         root_field,
         introspection_only,
+        depth_without_of_type,
     })
+}
+
+/// The depth of a selection set where `ofType` fields do not add a level, following fragment
+/// spreads (each fragment measured once; a spread of a fragment being measured, a cycle that
+/// validation refuses later, counts nothing). Linear in the document.
+fn depth_without_of_type(doc: &ExecutableDocument, root: &SelectionSet) -> usize {
+    fn walk<'a>(
+        doc: &'a ExecutableDocument,
+        set: &'a SelectionSet,
+        memo: &mut HashMap<&'a str, Option<usize>>,
+    ) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    let own = usize::from(f.node.name.node.as_str() != "ofType");
+                    own + walk(doc, &f.node.selection_set.node, memo)
+                }
+                Selection::InlineFragment(f) => walk(doc, &f.node.selection_set.node, memo),
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match memo.get(name) {
+                        Some(Some(depth)) => *depth,
+                        Some(None) => 0,
+                        None => {
+                            let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node)
+                            else {
+                                return 0;
+                            };
+                            memo.insert(name, None);
+                            let depth = walk(doc, &fragment.node.selection_set.node, memo);
+                            memo.insert(name, Some(depth));
+                            depth
+                        }
+                    }
+                }
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    walk(doc, root, &mut HashMap::new())
 }
 
 /// True when every root selection is a field named `__schema`, `__type` or `__typename`
@@ -478,6 +528,7 @@ async fn execute(
     let kind = operation_kind(prepared.kind);
     let root_field = prepared.root_field;
     let introspection_only = prepared.introspection_only;
+    let depth_without_of_type = prepared.depth_without_of_type;
     let request = prepared
         .request
         .data(RequestContext {
@@ -492,7 +543,13 @@ async fn execute(
         user = %principal.user.name,
     );
     let start = Instant::now();
-    let schema = if introspection_only && kind == "query" {
+    // The higher depth limit is for `ofType` chains only (single objects, no fan-out): the
+    // rest of the document stays within the ordinary limit, so lists nested through
+    // `fields { type { fields … } }` cannot grow deeper than in any other query.
+    let schema = if introspection_only
+        && kind == "query"
+        && depth_without_of_type <= state.limits().max_depth
+    {
         state.introspection_schema()
     } else {
         state.schema()
@@ -661,6 +718,33 @@ mod tests {
         assert_eq!(error["extensions"]["code"], "BAD_REQUEST");
         assert!(error["message"].as_str().unwrap().contains("nope"));
         assert!(error["extensions"].get("requestId").is_none());
+    }
+
+    #[test]
+    fn of_type_levels_do_not_count_towards_the_introspection_depth() {
+        let doc = async_graphql::parser::parse_query(
+            "{ __schema { types { ...T } } } fragment T on __Type { ofType { ofType { ofType { name } } } fields { name } }",
+        )
+        .unwrap();
+        let root = match &doc.operations {
+            async_graphql::parser::types::DocumentOperations::Single(op) => {
+                &op.node.selection_set.node
+            }
+            _ => unreachable!(),
+        };
+        // __schema, types, then fields+name (2) beats the ofType chain's name (1).
+        assert_eq!(depth_without_of_type(&doc, root), 4);
+        let cyclic = async_graphql::parser::parse_query(
+            "{ __schema { types { ...A } } } fragment A on __Type { fields { type { ...A } } }",
+        )
+        .unwrap();
+        let root = match &cyclic.operations {
+            async_graphql::parser::types::DocumentOperations::Single(op) => {
+                &op.node.selection_set.node
+            }
+            _ => unreachable!(),
+        };
+        assert_eq!(depth_without_of_type(&cyclic, root), 4);
     }
 
     #[test]
