@@ -9,7 +9,7 @@ pub mod query;
 pub mod subscription;
 pub mod types;
 
-use async_graphql::{SDLExportOptions, Schema};
+use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
 use galley_storage::Store;
 
 use crate::ApiLimits;
@@ -49,8 +49,25 @@ pub fn build_introspection_schema(store: Store, limits: ApiLimits) -> GalleySche
     build_with_depth(store, limits.max_depth.max(INTROSPECTION_MAX_DEPTH), limits)
 }
 
+/// The schema builder with descriptions for the types async-graphql generates itself (the
+/// connection types, chrono's `DateTime` scalar, whose own text is "Implement the
+/// DateTime<Utc> scalar").
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
+        .override_output_type_description::<query::ArticleConnection>(
+            "A page of articles, with the cursors to fetch the next one.",
+        )
+        .override_output_type_description::<types::EventConnection>(
+            "A page of events of the log, with the cursors to fetch the next one.",
+        )
+        .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
+            "A point in time: an RFC 3339 date and time with an offset, such as \
+             2026-03-02T12:00:00Z. Answers are in UTC.",
+        )
+}
+
 fn build_with_depth(store: Store, depth: usize, limits: ApiLimits) -> GalleySchema {
-    let builder = Schema::build(Query, Mutation, Subscription)
+    let builder = builder()
         .limit_depth(depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(depth.max(32))
@@ -65,7 +82,5 @@ fn build_with_depth(store: Store, depth: usize, limits: ApiLimits) -> GalleySche
 
 /// The schema's SDL, as checked in at the root as schema.graphql. It needs no database.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription)
-        .finish()
-        .sdl_with_options(SDLExportOptions::new())
+    builder().finish().sdl_with_options(SDLExportOptions::new())
 }
