@@ -1,6 +1,7 @@
 // Audits a running Galley: graphql-http's GraphQL-over-HTTP server audits (every one must be
 // ok: no warning, no error), then schema.graphql with graphql-js (it builds and validates)
-// compared with the live introspection (graphql-js's own getIntrospectionQuery()).
+// compared with the live introspection (graphql-js's own getIntrospectionQuery()), in which
+// every type and argument must have a description.
 //
 // Usage: GALLEY_URL=http://127.0.0.1:8080/graphql GALLEY_TOKEN=glly_… \
 //        GALLEY_SCHEMA=../../schema.graphql node audit.mjs
@@ -57,7 +58,26 @@ if (res.status !== 200 || body.errors) {
   failed = true;
   console.log(`introspection: ${res.status} ${JSON.stringify(body.errors)}`);
 } else {
-  const live = printSchema(lexicographicSortSchema(buildClientSchema(body.data)));
+  const client = buildClientSchema(body.data);
+  // Every type (scalars included) and every argument is described.
+  const undescribed = [];
+  for (const type of Object.values(client.getTypeMap())) {
+    if (type.name.startsWith('__')) continue;
+    if (!type.description) undescribed.push(type.name);
+    const fields = typeof type.getFields === 'function' ? Object.values(type.getFields()) : [];
+    for (const field of fields) {
+      for (const arg of field.args ?? []) {
+        if (!arg.description) undescribed.push(`${type.name}.${field.name}(${arg.name})`);
+      }
+    }
+  }
+  if (undescribed.length > 0) {
+    failed = true;
+    console.log(`without a description: ${undescribed.join(', ')}`);
+  } else {
+    console.log('every type and argument has a description');
+  }
+  const live = printSchema(lexicographicSortSchema(client));
   const file = printSchema(lexicographicSortSchema(sdl));
   if (live !== file) {
     failed = true;

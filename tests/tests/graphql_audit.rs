@@ -68,6 +68,10 @@ async fn the_graphql_over_http_audits_pass_and_the_schema_file_is_the_live_one(b
     );
     assert!(stdout.contains("audits: "), "{stdout}");
     assert!(stdout.contains("equals the live introspection"), "{stdout}");
+    assert!(
+        stdout.contains("every type and argument has a description"),
+        "{stdout}"
+    );
     server.shutdown().await.unwrap();
     backend.cleanup().await;
 }

@@ -5,7 +5,8 @@
 //! bearer token, rate-limited per user, checked against the document limits, and executed
 //! against [`schema::GalleySchema`], whose mutations turn into domain commands run by the
 //! store. Invariants: nothing is readable without a token except /healthz and /readyz (and
-//! /metrics when configured public); every error leaves with a code from
+//! /metrics when configured public, or on the separate metrics listener of
+//! [`metrics_router`]; /graphiql, when enabled, is a static page that reads nothing); every error leaves with a code from
 //! [`error::ErrorCode`], and internal causes are logged, never sent; a mutation never runs from
 //! a GET or from a POST that is not JSON.
 
