@@ -139,6 +139,12 @@ pub struct Prepared {
     pub kind: OperationType,
     /// The first root field, for metrics labels (bounded by the schema).
     pub root_field: String,
+    /// Whether the operation selects only introspection fields at its root, so that it may
+    /// run with the introspection depth limit.
+    pub introspection_only: bool,
+    /// The operation's depth not counting `ofType` levels (fragments followed): what the
+    /// ordinary depth limit applies to when it runs on the introspection schema.
+    pub depth_without_of_type: usize,
 }
 
 /// Parses the document, picks the operation and checks the limits the executor does not
@@ -177,6 +183,12 @@ pub fn prepare(
             _ => None,
         })
         .unwrap_or_else(|| "fragment".to_owned());
+    let introspection_only = is_introspection_only(&operation.node.selection_set.node);
+    let depth_without_of_type = if introspection_only {
+        depth_without_of_type(&doc, &operation.node.selection_set.node)
+    } else {
+        0
+    };
     let aliases = count_aliases(&doc);
     if aliases > max_aliases {
         return Err(Rejection::new(
@@ -191,7 +203,67 @@ pub fn prepare(
         request,
         kind,
         root_field,
+        introspection_only,
+        depth_without_of_type,
     })
+}
+
+/// The depth of a selection set where `ofType` fields do not add a level, following fragment
+/// spreads (each fragment measured once; a spread of a fragment being measured, a cycle that
+/// validation refuses later, counts nothing). Linear in the document.
+fn depth_without_of_type(doc: &ExecutableDocument, root: &SelectionSet) -> usize {
+    fn walk<'a>(
+        doc: &'a ExecutableDocument,
+        set: &'a SelectionSet,
+        memo: &mut HashMap<&'a str, Option<usize>>,
+    ) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    let own = usize::from(f.node.name.node.as_str() != "ofType");
+                    own + walk(doc, &f.node.selection_set.node, memo)
+                }
+                Selection::InlineFragment(f) => walk(doc, &f.node.selection_set.node, memo),
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match memo.get(name) {
+                        Some(Some(depth)) => *depth,
+                        Some(None) => 0,
+                        None => {
+                            let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node)
+                            else {
+                                return 0;
+                            };
+                            memo.insert(name, None);
+                            let depth = walk(doc, &fragment.node.selection_set.node, memo);
+                            memo.insert(name, Some(depth));
+                            depth
+                        }
+                    }
+                }
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    walk(doc, root, &mut HashMap::new())
+}
+
+/// True when every root selection is a field named `__schema`, `__type` or `__typename`
+/// (directly, not through a fragment spread) and at least one is `__schema` or `__type`.
+fn is_introspection_only(root: &SelectionSet) -> bool {
+    let mut introspects = false;
+    for item in &root.items {
+        let Selection::Field(field) = &item.node else {
+            return false;
+        };
+        match field.node.name.node.as_str() {
+            "__schema" | "__type" => introspects = true,
+            "__typename" => {}
+            _ => return false,
+        }
+    }
+    introspects
 }
 
 fn select_operation<'a>(
@@ -431,6 +503,14 @@ pub async fn graphql_post(
             "batched requests are not supported; send one operation per request".to_owned(),
         );
     }
+    if !value.get("query").is_some_and(serde_json::Value::is_string) {
+        // A missing or misspelt query is an invalid parameter (400 for every media type),
+        // not a document that fails to parse.
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "the body must have a query, a string".to_owned(),
+        );
+    }
     let request: async_graphql::Request = match serde_json::from_value(value) {
         Ok(r) => r,
         Err(e) => {
@@ -475,8 +555,37 @@ async fn run(
     let rid = request_id.as_deref();
     let prepared = match prepare(request, state.limits().max_aliases) {
         Ok(p) => p,
-        Err(r) => return r.into_response(media, rid),
+        Err(mut r) => {
+            // A document that does not parse (or names no operation, or floods aliases) is a
+            // request error: 400 under application/graphql-response+json, but 200 for a
+            // client that accepts only application/json, as the GraphQL-over-HTTP
+            // specification asks (audits 572B and FDE2).
+            if media == MediaType::Json {
+                r.status = StatusCode::OK;
+            }
+            return r.into_response(media, rid);
+        }
     };
+    let operation = crate::access_log::Operation {
+        kind: operation_kind(prepared.kind),
+        name: prepared.request.operation_name.clone(),
+    };
+    let mut response = execute(state, client, method, headers, prepared, media, request_id).await;
+    response.extensions_mut().insert(operation);
+    response
+}
+
+/// Runs a prepared request: the method and authentication checks, then the executor.
+async fn execute(
+    state: AppState,
+    client: ClientAddr,
+    method: Method,
+    headers: &HeaderMap,
+    prepared: Prepared,
+    media: MediaType,
+    request_id: Option<String>,
+) -> Response {
+    let rid = request_id.as_deref();
     if method == Method::GET && prepared.kind != OperationType::Query {
         return Rejection::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -505,6 +614,8 @@ async fn run(
     }
     let kind = operation_kind(prepared.kind);
     let root_field = prepared.root_field;
+    let introspection_only = prepared.introspection_only;
+    let depth_without_of_type = prepared.depth_without_of_type;
     let request = prepared
         .request
         .data(RequestContext {
@@ -519,7 +630,18 @@ async fn run(
         user = %principal.user.name,
     );
     let start = Instant::now();
-    let response = state.schema().execute(request).instrument(span).await;
+    // The higher depth limit is for `ofType` chains only (single objects, no fan-out): the
+    // rest of the document stays within the ordinary limit, so lists nested through
+    // `fields { type { fields … } }` cannot grow deeper than in any other query.
+    let schema = if introspection_only
+        && kind == "query"
+        && depth_without_of_type <= state.limits().max_depth
+    {
+        state.introspection_schema()
+    } else {
+        state.schema()
+    };
+    let response = schema.execute(request).instrument(span).await;
     let (mut status, body, outcome) = shape_response(response, media, rid);
     // The database is unavailable: the one answer for every path is 503 with Retry-After,
     // whatever the media type (nothing was done, the client should retry).
@@ -698,6 +820,33 @@ mod tests {
         assert_eq!(error["extensions"]["code"], "BAD_REQUEST");
         assert!(error["message"].as_str().unwrap().contains("nope"));
         assert!(error["extensions"].get("requestId").is_none());
+    }
+
+    #[test]
+    fn of_type_levels_do_not_count_towards_the_introspection_depth() {
+        let doc = async_graphql::parser::parse_query(
+            "{ __schema { types { ...T } } } fragment T on __Type { ofType { ofType { ofType { name } } } fields { name } }",
+        )
+        .unwrap();
+        let root = match &doc.operations {
+            async_graphql::parser::types::DocumentOperations::Single(op) => {
+                &op.node.selection_set.node
+            }
+            _ => unreachable!(),
+        };
+        // __schema, types, then fields+name (2) beats the ofType chain's name (1).
+        assert_eq!(depth_without_of_type(&doc, root), 4);
+        let cyclic = async_graphql::parser::parse_query(
+            "{ __schema { types { ...A } } } fragment A on __Type { fields { type { ...A } } }",
+        )
+        .unwrap();
+        let root = match &cyclic.operations {
+            async_graphql::parser::types::DocumentOperations::Single(op) => {
+                &op.node.selection_set.node
+            }
+            _ => unreachable!(),
+        };
+        assert_eq!(depth_without_of_type(&cyclic, root), 4);
     }
 
     #[test]

@@ -7,14 +7,19 @@
 //! store. The newsroom console ([`console`]) is served by the same router and acts only through
 //! that API, with a session cookie and its CSRF token ([`session`]) in place of a bearer token.
 //! Invariants: no data is readable without a token or session (only /healthz, /readyz, the
-//! sign-in page and the console's assets are public, and /metrics when configured public); every error leaves with a code from
+//! sign-in page and the console's assets are public, and /metrics when configured public, or on
+//! the separate metrics listener of [`metrics_router`]; /graphiql, when enabled, is a static page
+//! that reads nothing); every error leaves with a code from
 //! [`error::ErrorCode`], and internal causes are logged, never sent; a mutation never runs from
 //! a GET or from a POST that is not JSON.
 
+pub mod access_log;
 pub mod auth;
 pub mod console;
+mod cors;
 pub mod error;
 mod http;
+mod ide;
 pub mod metrics;
 pub mod scheduler;
 pub mod schema;
@@ -43,6 +48,9 @@ use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ErrorCode};
 pub use schema::{build_schema, sdl, GalleySchema};
+
+/// Where the GraphiQL IDE page is served when enabled.
+pub const GRAPHIQL_PATH: &str = "/graphiql";
 
 /// The header that carries the request id in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -97,6 +105,14 @@ pub struct ApiLimits {
     pub secure_cookies: bool,
     /// Throttling of failed console sign-ins.
     pub sign_in: signin_throttle::SignInLimits,
+    /// Whether the schema answers introspection (`__schema`, `__type`). On by default.
+    pub introspection: bool,
+    /// Whether the GraphiQL IDE page is served at [`GRAPHIQL_PATH`]. Off by default here;
+    /// `galley serve` turns it on for SQLite unless told otherwise.
+    pub graphiql: bool,
+    /// Origins (`https://newsroom.example`) whose browser pages may call the API across
+    /// origins (CORS). Empty by default: no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ApiLimits {
@@ -123,6 +139,9 @@ impl Default for ApiLimits {
             session_ttl: Duration::from_secs(12 * 60 * 60),
             secure_cookies: false,
             sign_in: signin_throttle::SignInLimits::default(),
+            introspection: true,
+            graphiql: false,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -136,6 +155,8 @@ pub struct AppState {
 struct Inner {
     store: Store,
     schema: GalleySchema,
+    /// The same schema with a higher depth limit, for introspection-only documents.
+    introspection_schema: GalleySchema,
     limits: ApiLimits,
     limiter: auth::RateLimiter,
     /// Failed authentications per client address.
@@ -176,8 +197,11 @@ impl AppState {
     /// The state of one server.
     pub fn new(store: Store, limits: ApiLimits, shutdown: watch::Receiver<bool>) -> AppState {
         let schema = build_schema(store.clone(), limits.clone());
+        let introspection_schema =
+            schema::build_introspection_schema(store.clone(), limits.clone());
         AppState {
             inner: Arc::new(Inner {
+                introspection_schema,
                 schema_names: schema.names().into_iter().collect(),
                 schema,
                 limiter: auth::RateLimiter::new(
@@ -209,6 +233,11 @@ impl AppState {
     /// The schema.
     pub fn schema(&self) -> &GalleySchema {
         &self.inner.schema
+    }
+
+    /// The schema that runs a document selecting only introspection fields.
+    pub fn introspection_schema(&self) -> &GalleySchema {
+        &self.inner.introspection_schema
     }
 
     /// The limits.
@@ -290,7 +319,11 @@ async fn drop_unusable_request_id(
 pub fn router(state: AppState) -> Router {
     let limits = state.limits().clone();
     let header = HeaderName::from_static(REQUEST_ID_HEADER);
-    Router::new()
+    let mut routes = Router::new();
+    if limits.graphiql {
+        routes = routes.route(GRAPHIQL_PATH, get(ide::graphiql));
+    }
+    let app = routes
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
@@ -303,6 +336,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(console::security_headers))
                 .layer(axum::middleware::from_fn(drop_unusable_request_id))
                 .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuidV7))
+                .layer(axum::middleware::from_fn(access_log::log))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                         let request_id = req
@@ -325,7 +359,20 @@ pub fn router(state: AppState) -> Router {
                     limits.request_timeout,
                 ))
                 .layer(DefaultBodyLimit::max(limits.body_limit_bytes)),
+        );
+    cors::layer(app, &limits.cors_allowed_origins)
+}
+
+/// The router of the separate metrics listener (`galley serve --metrics-listen`): `/metrics`
+/// without a token, for a scraper that reaches this address only (a private port, not the
+/// one the Service or load balancer exposes). Nothing else is served there.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { render_metrics(&state).await }),
         )
+        .with_state(state)
 }
 
 /// Liveness: the process answers. No dependency is checked.
@@ -369,6 +416,13 @@ async fn metrics_endpoint(
             return rejection.into_response(http::MediaType::Json, None);
         }
     }
+    render_metrics(&state).await
+}
+
+/// The Prometheus text of this process, with what is sampled at scrape time brought up to
+/// date. Served by /metrics and by the separate metrics listener ([`metrics_router`]).
+async fn render_metrics(state: &AppState) -> axum::response::Response {
+    metrics::sample_at_scrape();
     if let Ok(head) = state.store().head().await {
         ::metrics::gauge!("galley_log_head_position").set(head as f64);
     }

@@ -5,7 +5,10 @@
 //! status), `graphql_operations_total` and `graphql_operation_duration_seconds` (by operation
 //! type, root field and outcome), `galley_commands_total` (by command and outcome),
 //! `galley_events_appended_total`, `galley_feed_lag_seconds` (commit to delivery on a
-//! subscription), `galley_log_head_position`, `galley_scheduler_*`.
+//! subscription), `galley_log_head_position`, `galley_scheduler_*`, `galley_build_info` (value
+//! 1, labelled with the version), and the process metrics of `metrics-process`
+//! (`process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds`, …),
+//! sampled at scrape time. Every metric has a `# HELP` line ([`describe`]).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -32,11 +35,98 @@ pub fn prometheus_handle() -> PrometheusHandle {
                     .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), BUCKETS)
                     .expect("the bucket list is not empty")
             };
-            builder()
+            let handle = builder()
                 .install_recorder()
-                .unwrap_or_else(|_| builder().build_recorder().handle())
+                .unwrap_or_else(|_| builder().build_recorder().handle());
+            describe();
+            handle
         })
         .clone()
+}
+
+/// The process metrics collector, shared by every server of the process.
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(|| {
+        let collector = metrics_process::Collector::default();
+        collector.describe();
+        collector
+    })
+}
+
+/// Samples what is read at scrape time rather than counted as it happens: the process
+/// (CPU, memory, file descriptors, threads) and the build.
+pub fn sample_at_scrape() {
+    process_collector().collect();
+    metrics::gauge!("galley_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// The `# HELP` text of every metric Galley records.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by method, route (the matched route, not the raw path) and status."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by method, route and status."
+    );
+    describe_counter!(
+        "graphql_operations_total",
+        "GraphQL operations executed, by type, root field (names the schema defines) and outcome."
+    );
+    describe_histogram!(
+        "graphql_operation_duration_seconds",
+        Unit::Seconds,
+        "Time to execute a GraphQL operation, by type, root field and outcome."
+    );
+    describe_counter!(
+        "galley_commands_total",
+        "Domain commands run by mutations, by command and outcome (ok or the error code)."
+    );
+    describe_counter!(
+        "galley_events_appended_total",
+        "Events appended to the log by this process."
+    );
+    describe_counter!(
+        "galley_feed_events_delivered_total",
+        "Events delivered to subscriptions by this process."
+    );
+    describe_histogram!(
+        "galley_feed_lag_seconds",
+        Unit::Seconds,
+        "Time from an event's commit to its delivery on a subscription."
+    );
+    describe_counter!(
+        "galley_rate_limited_total",
+        "Requests refused because their user's rate limit was exhausted."
+    );
+    describe_counter!(
+        "galley_scheduler_published_total",
+        "Scheduled articles the scheduler published."
+    );
+    describe_counter!(
+        "galley_scheduler_blocked_total",
+        "Scheduled publications the scheduler found blocked by a workflow rule."
+    );
+    describe_counter!(
+        "galley_scheduler_errors_total",
+        "Scheduler runs that failed."
+    );
+    describe_gauge!(
+        "galley_log_head_position",
+        "Position of the last committed event in the log, sampled at scrape time."
+    );
+    describe_gauge!(
+        "galley_websocket_connections",
+        "Open GraphQL WebSocket connections on this server."
+    );
+    describe_gauge!(
+        "galley_build_info",
+        "Always 1; the version label names the running build."
+    );
 }
 
 /// Counts every HTTP request and records its latency, labelled by route (not raw path, so

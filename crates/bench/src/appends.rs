@@ -280,7 +280,7 @@ fn pgbench(url: &str, dir: &Path, clients: usize, secs: u64) -> anyhow::Result<M
         ),
     )?;
     let prefix = dir.join(format!("log-c{clients}"));
-    let threads = if clients % 2 == 0 { 2 } else { 1 };
+    let threads = if clients.is_multiple_of(2) { 2 } else { 1 };
     let started = Instant::now();
     let output = Command::new("pgbench")
         .arg("-n")

@@ -177,9 +177,9 @@ async fn grow(plan: &Plan, bin: &Path, db: &BenchDb, rows: &mut Vec<Row>) -> any
 
 /// 1000 → "1k", 1000000 → "1M", others as they are.
 pub fn events_label(n: u64) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n >= 1_000 && n % 1_000 == 0 {
+    } else if n >= 1_000 && n.is_multiple_of(1_000) {
         format!("{}k", n / 1_000)
     } else {
         n.to_string()

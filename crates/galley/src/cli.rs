@@ -164,6 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             return Ok(code);
         }
+        Command::Probe(args) => return Ok(crate::probe::run(&args).await),
         Command::Events(cmd) => {
             let store = connect(&global, true).await?;
             match cmd {

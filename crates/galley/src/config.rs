@@ -103,6 +103,23 @@ pub enum Command {
     /// Export or import the event log as NDJSON.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Ask a running server whether it is ready (GET URL/readyz; exit 0 when it answers 200):
+    /// the container HEALTHCHECK, with no shell or curl in the image.
+    Probe(ProbeArgs),
+}
+
+/// `galley probe` options.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// The server's base URL (http:// only; it is meant for the loopback address).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Probe /healthz (the process answers) instead of /readyz (the database answers too).
+    #[arg(long)]
+    pub live: bool,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout_secs: u64,
 }
 
 /// `galley users …`
@@ -260,6 +277,22 @@ pub struct ServeArgs {
     /// Serve /metrics without a token (for a scraper on a private network).
     #[arg(long, env = "GALLEY_PUBLIC_METRICS")]
     pub public_metrics: bool,
+    /// Also serve /metrics, without a token, on this address (e.g. 0.0.0.0:9090): for a
+    /// scraper on a port the load balancer does not expose. Nothing else is served there.
+    #[arg(long, env = "GALLEY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Refuse introspection (`__schema`, `__type`).
+    #[arg(long, env = "GALLEY_NO_INTROSPECTION")]
+    pub no_introspection: bool,
+    /// Serve the GraphiQL IDE page at /graphiql (its assets load from unpkg.com). Default:
+    /// on for an SQLite database, off for PostgreSQL.
+    #[arg(long, env = "GALLEY_GRAPHIQL", num_args = 0..=1, default_missing_value = "true")]
+    pub graphiql: Option<bool>,
+    /// An origin whose browser pages may call the API (CORS), e.g. https://desk.example.org;
+    /// repeat, or comma-separate in the variable. None by default: CORS is off.
+    #[arg(long = "cors-allowed-origin", env = "GALLEY_CORS_ALLOWED_ORIGINS", value_delimiter = ',',
+          value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<String>,
     /// Seconds to wait for WebSocket connections to close on shutdown.
     /// How long a console session lasts after sign-in, in hours.
     #[arg(long, env = "GALLEY_SESSION_HOURS", default_value_t = 12)]
@@ -366,6 +399,8 @@ pub struct ServerConfig {
     pub database_acquire_timeout: Duration,
     /// The HTTP connection limits.
     pub connections: ConnectionLimits,
+    /// Where to serve /metrics without a token, besides the main listener; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -391,6 +426,7 @@ impl ServerConfig {
                 max_connections,
                 ..ConnectionLimits::default()
             },
+            metrics_listen: None,
         }
     }
 
@@ -425,6 +461,11 @@ impl ServerConfig {
                 session_ttl: Duration::from_secs(args.session_hours.clamp(1, 24 * 366) * 3600),
                 secure_cookies: args.secure_cookies,
                 sign_in: ApiLimits::default().sign_in,
+                introspection: !args.no_introspection,
+                graphiql: args
+                    .graphiql
+                    .unwrap_or_else(|| global.database_url.trim().starts_with("sqlite:")),
+                cors_allowed_origins: args.cors_allowed_origins.clone(),
             },
             scheduler_interval: (!args.no_scheduler)
                 .then(|| Duration::from_millis(args.scheduler_interval_ms.max(10))),
@@ -442,6 +483,25 @@ impl ServerConfig {
                 keep_alive_timeout: Duration::from_secs(args.keep_alive_timeout_secs.max(1)),
                 max_connections: or_auto(args.max_connections, auto_connections),
             },
+            metrics_listen: args.metrics_listen,
         }
     }
+}
+
+/// A CORS origin: `scheme://host[:port]`, nothing after it (a browser's Origin header never
+/// has a path), and not `*` (requests carry bearer tokens).
+fn parse_origin(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("{value:?} is not an origin: it must start with https:// or http://")
+        })?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '*', ' ']) || !rest.is_ascii() {
+        return Err(format!(
+            "{value:?} is not an origin: scheme://host[:port], without a path or wildcard"
+        ));
+    }
+    Ok(value.to_owned())
 }

@@ -9,6 +9,8 @@
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod metrics_listener;
+pub mod probe;
 pub mod server;
 pub mod telemetry;
 pub mod users;

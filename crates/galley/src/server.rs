@@ -22,6 +22,7 @@ pub struct RunningServer {
     scheduler: Option<JoinHandle<()>>,
     pruner: JoinHandle<()>,
     grace: Duration,
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// Connects to the database the configuration names (migrating it when asked) and starts the
@@ -56,6 +57,7 @@ pub async fn spawn_with_store(store: Store, config: ServerConfig) -> anyhow::Res
         config.connections.clone(),
         rx.clone(),
     ));
+    let metrics_addr = crate::metrics_listener::spawn(config.metrics_listen, &state, &rx).await?;
     let pruner = tokio::spawn(galley_api::scheduler::prune_idempotency_keys(
         store.clone(),
         config.idempotency_retention,
@@ -74,6 +76,7 @@ pub async fn spawn_with_store(store: Store, config: ServerConfig) -> anyhow::Res
         scheduler,
         pruner,
         grace: config.shutdown_grace,
+        metrics_addr,
     })
 }
 
@@ -81,6 +84,11 @@ impl RunningServer {
     /// The address the server listens on (the real port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the separate metrics listener, when one was configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `http://addr`.

@@ -156,6 +156,10 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // Opening a fresh file switches it to WAL, which SQLite refuses with "database
+            // is locked" (no busy wait) while another process does the same: opening, like
+            // migrating, holds the lock beside the database.
+            let _lock = lock_beside(connect.get_filename()).await?;
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
@@ -214,7 +218,15 @@ impl Db {
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pools {
-            Pools::Sqlite { write, .. } => SQLITE_MIGRATOR.run(write).await?,
+            Pools::Sqlite { write, .. } => {
+                // SQLite has no advisory lock, and sqlx's migrator takes none there: two
+                // processes migrating one fresh file at once (`galley serve &` and then
+                // `galley users add`) both try to create the tables. An exclusive lock on a
+                // file beside the database serialises them; the second then finds every
+                // migration applied. The lock is released when the file is dropped.
+                let _lock = lock_beside(write.connect_options().get_filename()).await?;
+                SQLITE_MIGRATOR.run(write).await?
+            }
             Pools::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
         }
         Ok(())
@@ -271,6 +283,33 @@ impl Db {
         let head = row.get::<i64>("position")?;
         Ok((tx, to_u64(head)))
     }
+}
+
+/// Takes an exclusive lock on `<database>-migrate.lock`, waiting for another process that
+/// holds it; `None` for an in-memory database, which no other process can open.
+async fn lock_beside(database: &std::path::Path) -> Result<Option<std::fs::File>, StoreError> {
+    let name = database.as_os_str();
+    let in_memory = name
+        .to_str()
+        .is_some_and(|n| n.is_empty() || n == ":memory:" || n.starts_with("file:sqlx-in-memory"));
+    if in_memory {
+        return Ok(None);
+    }
+    let mut path = name.to_owned();
+    path.push("-migrate.lock");
+    let file = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|e| StoreError::Backend(sqlx::Error::Io(std::io::Error::other(e))))?
+    .map_err(|e| StoreError::Backend(sqlx::Error::Io(e)))?;
+    Ok(Some(file))
 }
 
 /// An open write transaction, whose every call runs under the store's deadline. A commit

@@ -144,6 +144,7 @@ pub struct BounceBacks {
 #[derive(Debug, Clone)]
 pub struct ReviewerFigures(galley_storage::ReviewerFigures);
 
+/// One reviewer's figures over the dashboard's days: reviews done and how long they took.
 #[Object]
 impl ReviewerFigures {
     /// The reviewer's id.
@@ -172,6 +173,7 @@ impl ReviewerFigures {
 #[derive(Debug, Clone)]
 pub struct OverduePublication(galley_storage::OverduePublication);
 
+/// An article whose scheduled publication time has passed without it being published.
 #[Object]
 impl OverduePublication {
     /// The article's id.
@@ -214,6 +216,7 @@ pub struct Dashboard {
     figures: galley_storage::Dashboard,
 }
 
+/// Editors' figures over a range of days: output, bounce-backs, reviewers and overdue work.
 #[Object]
 impl Dashboard {
     /// Start of the window (inclusive).

@@ -11,7 +11,7 @@ pub mod subscription;
 pub mod types;
 pub mod users;
 
-use async_graphql::{SDLExportOptions, Schema};
+use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
 use galley_storage::Store;
 
 use crate::ApiLimits;
@@ -34,21 +34,55 @@ pub type GalleySchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with the store and the limits in its data. Depth, complexity (lists
 /// weighted by `first`) and directives are enforced by the executor; aliases and batches by
-/// the transport, before execution.
+/// the transport, before execution. Introspection is disabled when the limits say so.
 pub fn build_schema(store: Store, limits: ApiLimits) -> GalleySchema {
+    build_with_depth(store, limits.max_depth, limits)
+}
+
+/// Deepest nesting of a document that selects only introspection fields (`__schema`,
+/// `__type`, `__typename`). graphql-js's `getIntrospectionQuery()`, which GraphiQL, codegen
+/// tools and Postman send, nests `ofType` about fourteen levels deep, beyond the default depth
+/// limit for ordinary queries; its complexity is still limited as any other document's.
+pub const INTROSPECTION_MAX_DEPTH: usize = 24;
+
+/// The schema that runs introspection-only documents: the ordinary one with
+/// [`INTROSPECTION_MAX_DEPTH`] as its depth limit (or the ordinary limit when it is higher).
+pub fn build_introspection_schema(store: Store, limits: ApiLimits) -> GalleySchema {
+    build_with_depth(store, limits.max_depth.max(INTROSPECTION_MAX_DEPTH), limits)
+}
+
+/// The schema builder with descriptions for the types async-graphql generates itself (the
+/// connection types, chrono's `DateTime` scalar, whose own text is "Implement the
+/// DateTime<Utc> scalar").
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation, Subscription)
-        .limit_depth(limits.max_depth)
+        .override_output_type_description::<query::ArticleConnection>(
+            "A page of articles, with the cursors to fetch the next one.",
+        )
+        .override_output_type_description::<types::EventConnection>(
+            "A page of events of the log, with the cursors to fetch the next one.",
+        )
+        .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
+            "A point in time: an RFC 3339 date and time with an offset, such as \
+             2026-03-02T12:00:00Z. Answers are in UTC.",
+        )
+}
+
+fn build_with_depth(store: Store, depth: usize, limits: ApiLimits) -> GalleySchema {
+    let builder = builder()
+        .limit_depth(depth)
         .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(limits.max_depth.max(32))
-        .limit_directives(limits.max_directives)
-        .data(store)
-        .data(limits)
-        .finish()
+        .limit_recursive_depth(depth.max(32))
+        .limit_directives(limits.max_directives);
+    let builder = if limits.introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    };
+    builder.data(store).data(limits).finish()
 }
 
 /// The schema's SDL, as checked in at the root as schema.graphql. It needs no database.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription)
-        .finish()
-        .sdl_with_options(SDLExportOptions::new())
+    builder().finish().sdl_with_options(SDLExportOptions::new())
 }

@@ -97,13 +97,21 @@ fn article_id(id: &ID) -> ApiResult<ArticleId> {
     parse_id("articleId", id)
 }
 
+/// Every change: each mutation is one domain command that appends events to the log, names
+/// the version it expects, and may carry an idempotency key.
 #[Object]
 impl Mutation {
     /// Creates an article with its first revision (EDITOR).
     async fn create_article(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The article's content: headline, standfirst, body (Markdown), tags, category and language."
+        )]
         content: ContentInput,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         let action = Action::CreateArticle {
@@ -118,9 +126,18 @@ impl Mutation {
     async fn revise_draft(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(
+            desc = "The article's content: headline, standfirst, body (Markdown), tags, category and language."
+        )]
         content: ContentInput,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         let action = Action::ReviseDraft {
@@ -133,8 +150,14 @@ impl Mutation {
     async fn submit_for_review(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -151,8 +174,14 @@ impl Mutation {
     async fn withdraw_submission(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -169,9 +198,16 @@ impl Mutation {
     async fn assign_reviewer(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(desc = "The user who is to review; they must hold the reviewer role.")]
         reviewer_id: ID,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         let reviewer: UserId = parse_id("reviewerId", &reviewer_id)?;
@@ -248,10 +284,16 @@ impl Mutation {
     async fn add_review_comment(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
-        revision: u32,
-        body: String,
+        #[graphql(desc = "The revision the comment is about.")] revision: u32,
+        #[graphql(desc = "The comment's text.")] body: String,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         let action = Action::AddReviewComment {
@@ -266,9 +308,15 @@ impl Mutation {
     async fn request_changes(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
-        reason: String,
+        #[graphql(desc = "What the editor is asked to change.")] reason: String,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -285,9 +333,16 @@ impl Mutation {
     async fn approve_revision(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(desc = "The revision number approved: it must be the one under review.")]
         revision: u32,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -307,10 +362,20 @@ impl Mutation {
     async fn publish_article(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(
+            desc = "When to publish (RFC 3339); now when absent. A time in the future schedules it."
+        )]
         publish_at: Option<DateTime<Utc>>,
+        #[graphql(desc = "A public correction note; only a re-publication may carry one.")]
         correction: Option<String>,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         let action = match publish_at {
@@ -327,8 +392,14 @@ impl Mutation {
     async fn cancel_schedule(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -345,9 +416,15 @@ impl Mutation {
     async fn unpublish_article(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
-        reason: String,
+        #[graphql(desc = "Why the article is taken down.")] reason: String,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -364,9 +441,16 @@ impl Mutation {
     async fn set_embargo(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(desc = "The time (RFC 3339) before which the article may not be published.")]
         until: DateTime<Utc>,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -385,9 +469,15 @@ impl Mutation {
     async fn lift_embargo(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
-        reason: String,
+        #[graphql(desc = "Why the embargo is lifted early.")] reason: String,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -404,8 +494,14 @@ impl Mutation {
     async fn archive_article(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -422,8 +518,14 @@ impl Mutation {
     async fn restore_article(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(
@@ -441,9 +543,18 @@ impl Mutation {
     async fn restore_revision(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
+        #[graphql(
+            desc = "The earlier revision number whose content becomes the new working copy."
+        )]
         revision: u32,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         Ok(on_article(

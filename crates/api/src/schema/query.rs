@@ -33,10 +33,16 @@ pub(crate) fn article_connection(
     connection
 }
 
+/// Reads: articles and their history, the review queue, the event log and the dashboard.
+/// Every field needs a token.
 #[Object]
 impl Query {
     /// One article by id; null when there is none.
-    async fn article(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Article>> {
+    async fn article(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The article's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Article>> {
         ctx.principal()?;
         let id: ArticleId = parse_id("id", &id)?;
         Ok(ctx
@@ -51,6 +57,7 @@ impl Query {
     async fn article_by_slug(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The article's slug (its URL name, derived from the headline).")]
         slug: String,
     ) -> async_graphql::Result<Option<Article>> {
         ctx.principal()?;
@@ -67,10 +74,23 @@ impl Query {
     async fn articles(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only the articles that match: status, category, tag, author, text; all when absent."
+        )]
         filter: Option<ArticleFilterInput>,
+        #[graphql(
+            desc = "How many items to return (at most the server's largest page size; the default page size when absent)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Return the items after this cursor (from a previous page's pageInfo.endCursor); from the start when absent."
+        )]
         after: Option<String>,
-        #[graphql(default)] order_by: ArticleOrderBy,
+        #[graphql(
+            default,
+            desc = "The order: newest first by default; RELEVANCE ranks by the text filter."
+        )]
+        order_by: ArticleOrderBy,
     ) -> async_graphql::Result<ArticleConnection> {
         ctx.principal()?;
         let first = page_size(ctx, first)?;
@@ -107,8 +127,17 @@ impl Query {
     async fn events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Return the events after this cursor (an edge's cursor or pageInfo.endCursor); from the start of the log when absent."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "How many items to return (at most the server's largest page size; the default page size when absent)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only the events that match: an article, event types, an actor; every event when absent."
+        )]
         filter: Option<EventFilterInput>,
     ) -> async_graphql::Result<EventConnection> {
         ctx.principal()?;
@@ -141,7 +170,11 @@ impl Query {
     async fn review_queue(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Whose queue: this reviewer's id; the caller's own when absent.")]
         reviewer: Option<ID>,
+        #[graphql(
+            desc = "How many items to return (at most the server's largest page size; the default page size when absent)."
+        )]
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ArticleConnection> {
@@ -153,8 +186,13 @@ impl Query {
     async fn dashboard(
         &self,
         ctx: &Context<'_>,
-        from: Option<chrono::DateTime<chrono::Utc>>,
-        to: Option<chrono::DateTime<chrono::Utc>>,
+        #[graphql(desc = "The start of the range; 30 days before to when absent.")] from: Option<
+            chrono::DateTime<chrono::Utc>,
+        >,
+        #[graphql(desc = "The end of the range, after from; now when absent.")] to: Option<
+            chrono::DateTime<chrono::Utc>,
+        >,
+        #[graphql(desc = "Only articles of this category; every category when absent.")]
         category: Option<String>,
     ) -> async_graphql::Result<crate::schema::insights::Dashboard> {
         Ok(crate::schema::insights::dashboard(ctx, from, to, category).await?)
@@ -190,7 +228,11 @@ impl Query {
     }
 
     /// One user by id; null for an unknown id or the system.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's id.")] id: ID,
+    ) -> async_graphql::Result<Option<User>> {
         ctx.principal()?;
         let id: UserId = parse_id("id", &id)?;
         Ok(crate::schema::types::load_user(ctx, id).await?)

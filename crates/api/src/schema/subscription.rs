@@ -47,6 +47,7 @@ async fn feed(
     Ok(stream.boxed())
 }
 
+/// Live feeds over WebSocket (graphql-transport-ws at /graphql/ws): events as they commit.
 #[Subscription]
 impl Subscription {
     /// Every event of the log after position `after` that matches the filter: first the
@@ -54,7 +55,13 @@ impl Subscription {
     async fn events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Replay the log's events after this position first, then follow live; only events appended from now on when absent."
+        )]
         after: Option<u64>,
+        #[graphql(
+            desc = "Only the events that match: an article, event types, an actor; every event when absent."
+        )]
         filter: Option<EventFilterInput>,
     ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<Event>>> {
         ctx.principal()?;
@@ -70,7 +77,10 @@ impl Subscription {
     async fn article_events(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article whose events to follow.")] article_id: ID,
+        #[graphql(
+            desc = "Replay the article's events after this log position first, then follow live; from its first event when absent."
+        )]
         after: Option<u64>,
     ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<Event>>> {
         ctx.principal()?;

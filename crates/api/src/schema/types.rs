@@ -147,6 +147,7 @@ impl From<Role> for GqlRole {
 #[derive(Debug, Clone)]
 pub struct User(pub UserRecord);
 
+/// A person with an account: their name and roles.
 #[Object]
 impl User {
     /// The user's id.
@@ -295,6 +296,7 @@ impl From<&ArticleContent> for ContentView {
 #[derive(Debug, Clone)]
 pub struct Revision(pub RevisionRecord);
 
+/// One submitted revision of an article: its content and the review it got.
 #[Object]
 impl Revision {
     /// The revision number, from 1.
@@ -344,6 +346,7 @@ impl Revision {
 #[derive(Debug, Clone)]
 pub struct Comment(pub CommentRecord);
 
+/// A review comment, attached to one revision.
 #[Object]
 impl Comment {
     /// The comment's id.
@@ -372,6 +375,7 @@ impl Comment {
 #[derive(Debug, Clone)]
 pub struct Event(pub StoredEvent);
 
+/// One event of the append-only log: what happened to an article, by whom, at which position.
 #[Object]
 impl Event {
     /// The event's own id (UUIDv7).
@@ -530,6 +534,8 @@ pub type EventConnection = Connection<String, Event>;
 #[derive(Debug, Clone)]
 pub struct Article(pub ArticleRecord);
 
+/// An article: its current draft, its workflow status, its revisions and its published
+/// version.
 #[Object]
 impl Article {
     /// The id (UUIDv7).
@@ -697,7 +703,7 @@ impl Article {
     async fn revision(
         &self,
         ctx: &Context<'_>,
-        number: u32,
+        #[graphql(desc = "The revision number, from 1.")] number: u32,
     ) -> async_graphql::Result<Option<Revision>> {
         let revision = ctx
             .store()
@@ -723,6 +729,9 @@ impl Article {
     async fn comments(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only the comments on this revision number; every revision's when absent."
+        )]
         revision: Option<u32>,
     ) -> async_graphql::Result<Vec<Comment>> {
         let comments = ctx
@@ -738,7 +747,10 @@ impl Article {
     async fn as_of(
         &self,
         ctx: &Context<'_>,
-        version: Option<u64>,
+        #[graphql(desc = "The article right after this stream version; give this or at.")] version: Option<u64>,
+        #[graphql(
+            desc = "The article right after its last event recorded at or before this time; give this or version."
+        )]
         at: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Option<crate::schema::history::ArticleSnapshot>> {
         Ok(crate::schema::history::as_of(ctx, self.0.id, version, at).await?)
@@ -748,8 +760,8 @@ impl Article {
     async fn diff(
         &self,
         ctx: &Context<'_>,
-        from: u32,
-        to: u32,
+        #[graphql(desc = "The revision number to compare from.")] from: u32,
+        #[graphql(desc = "The revision number to compare to.")] to: u32,
     ) -> async_graphql::Result<crate::schema::history::RevisionDiff> {
         Ok(crate::schema::history::diff(ctx, self.0.id, from, to).await?)
     }
@@ -758,10 +770,21 @@ impl Article {
     async fn history(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many items to return (at most the server's largest page size; the default page size when absent)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Return the items after this cursor (from a previous page's pageInfo.endCursor); from the start when absent."
+        )]
         after: Option<String>,
-        #[graphql(default)] order: HistoryOrder,
-        #[graphql(default)] types: Vec<String>,
+        #[graphql(default, desc = "The order of the events: oldest first by default.")]
+        order: HistoryOrder,
+        #[graphql(
+            default,
+            desc = "Only events of these types (e.g. ArticleCreated); every type when absent."
+        )]
+        types: Vec<String>,
     ) -> async_graphql::Result<EventConnection> {
         let first = page_size(ctx, first)?;
         let cursor = parse_cursor(after.as_deref())?;
