@@ -80,6 +80,8 @@ pub enum LogFormat {
 }
 
 /// The commands.
+// Parsed once at start-up: the size of `serve`'s many flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: GraphQL over HTTP and WebSocket, health, metrics and the scheduler.
