@@ -47,6 +47,13 @@ fn browser_available() -> bool {
 
 /// Installs playwright-core and axe-core from the lock file when node_modules is missing.
 fn npm_ci() {
+    // Once per test binary: the two backends' tests run at once, and two `npm ci` in one
+    // folder would race.
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(install_packages);
+}
+
+fn install_packages() {
     let dir = browser_dir();
     if dir.join("node_modules/playwright-core").exists()
         && dir.join("node_modules/axe-core").exists()

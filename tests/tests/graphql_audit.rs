@@ -1,8 +1,9 @@
 //! graphql-http's GraphQL-over-HTTP server audits and graphql-js's view of schema.graphql,
 //! run by node (tests/graphql-audit/audit.mjs) against a real server on both backends.
 //!
-//! Skipped with a notice when node or the script's node_modules (`npm ci` in
-//! tests/graphql-audit) are missing, unless GALLEY_REQUIRE_NODE=1 (CI), where that fails.
+//! The script's packages are installed with `npm ci` in tests/graphql-audit when missing.
+//! Skipped with a notice when node is not installed (or the packages cannot be installed),
+//! unless GALLEY_REQUIRE_NODE=1 (CI), where that fails.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,20 +17,45 @@ fn audit_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("graphql-audit")
 }
 
-/// Whether node and the installed packages are there; panics when they are not and
-/// GALLEY_REQUIRE_NODE=1.
+fn modules_installed() -> bool {
+    audit_dir().join("node_modules/graphql-http").is_dir()
+        && audit_dir().join("node_modules/graphql").is_dir()
+}
+
+/// Installs the audit's packages from its lock file with `npm ci` when they are missing, once
+/// per test binary (the two backends' tests run at once).
+fn install_modules() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        if modules_installed() {
+            return;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(audit_dir())
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("npm ci failed in {}", audit_dir().display());
+        }
+    });
+}
+
+/// Whether node and the installed packages are there (installing them with npm when node
+/// is); panics when they are not and GALLEY_REQUIRE_NODE=1.
 fn node_ready() -> bool {
     let node = Command::new("node")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    let modules = audit_dir().join("node_modules/graphql-http").is_dir()
-        && audit_dir().join("node_modules/graphql").is_dir();
+    if node {
+        install_modules();
+    }
+    let modules = modules_installed();
     if node && modules {
         return true;
     }
     let why = if node {
-        "tests/graphql-audit/node_modules is missing (run npm ci there)"
+        "tests/graphql-audit/node_modules is missing and npm ci could not install it"
     } else {
         "node is not installed"
     };

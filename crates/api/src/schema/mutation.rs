@@ -225,8 +225,10 @@ impl Mutation {
     async fn set_user_roles(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
-        roles: Vec<GqlRole>,
+        #[graphql(desc = "The user's id.")] user_id: ID,
+        #[graphql(desc = "The user's roles from now on (replacing the current ones).")] roles: Vec<
+            GqlRole,
+        >,
     ) -> async_graphql::Result<User> {
         let roles = roles.into_iter().map(Into::into).collect();
         let change = UserChange::UserRolesChanged { roles };
@@ -237,8 +239,8 @@ impl Mutation {
     async fn rename_user(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
-        name: String,
+        #[graphql(desc = "The user's id.")] user_id: ID,
+        #[graphql(desc = "The new name, unique among users.")] name: String,
     ) -> async_graphql::Result<User> {
         if name.len() > 4 * galley_storage::USER_NAME_MAX_CHARS {
             return Err(ApiError::validation("name", "is too long").into());
@@ -249,13 +251,21 @@ impl Mutation {
 
     /// Disables a user (ADMIN): their tokens stop working at once; their history stays
     /// attributed to them. Recorded as a UserDisabled change.
-    async fn disable_user(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+    async fn disable_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's id.")] user_id: ID,
+    ) -> async_graphql::Result<User> {
         let change = UserChange::UserDisabled {};
         Ok(users::change_user(ctx, "disableUser", &user_id, change).await?)
     }
 
     /// Enables a disabled user again (ADMIN). Recorded as a UserEnabled change.
-    async fn enable_user(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<User> {
+    async fn enable_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's id.")] user_id: ID,
+    ) -> async_graphql::Result<User> {
         let change = UserChange::UserEnabled {};
         Ok(users::change_user(ctx, "enableUser", &user_id, change).await?)
     }
@@ -264,9 +274,15 @@ impl Mutation {
     async fn unassign_reviewer(
         &self,
         ctx: &Context<'_>,
-        article_id: ID,
+        #[graphql(desc = "The article's id.")] article_id: ID,
+        #[graphql(
+            desc = "The article's version this command expects; a different current version is a CONFLICT that reports currentVersion."
+        )]
         expected_version: u64,
-        reviewer_id: ID,
+        #[graphql(desc = "The assigned reviewer to take off the article.")] reviewer_id: ID,
+        #[graphql(
+            desc = "A key of the caller's choosing: the same key from the same user with the same command returns the first outcome instead of running again; with another command it is IDEMPOTENCY_KEY_REUSED."
+        )]
         idempotency_key: Option<String>,
     ) -> async_graphql::Result<ArticlePayload> {
         let reviewer: UserId = parse_id("reviewerId", &reviewer_id)?;

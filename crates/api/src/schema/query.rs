@@ -176,6 +176,9 @@ impl Query {
             desc = "How many items to return (at most the server's largest page size; the default page size when absent)."
         )]
         first: Option<i32>,
+        #[graphql(
+            desc = "A cursor from an earlier page's edges or pageInfo.endCursor, to continue after it."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<ArticleConnection> {
         Ok(crate::schema::insights::review_queue(ctx, reviewer, first, after).await?)
@@ -203,7 +206,7 @@ impl Query {
     async fn preview_markdown(
         &self,
         ctx: &Context<'_>,
-        markdown: String,
+        #[graphql(desc = "CommonMark Markdown, as an article body holds it.")] markdown: String,
     ) -> async_graphql::Result<String> {
         ctx.principal()?;
         Ok(crate::schema::history::body_html(&markdown))

@@ -38,6 +38,8 @@ pub struct TimeInStage {
     figures: StageFigures,
 }
 
+/// Time in stage: the oldest article in each review stage now, and the median and 90th
+/// percentile time spent in each stage over the dashboard's window.
 #[Object]
 impl TimeInStage {
     /// Articles IN_REVIEW now, aged from their submission.

@@ -485,6 +485,8 @@ pub struct Correction {
     actor: UserId,
 }
 
+/// A public correction: the note a re-publication carried, the revision it put live and the
+/// one it replaced, when and by whom.
 #[Object]
 impl Correction {
     /// The public correction note.

@@ -76,6 +76,8 @@ pub(crate) async fn changes(ctx: &Context<'_>, user: UserId) -> ApiResult<Vec<Us
 #[derive(Debug, Clone)]
 pub struct UserChangeEntry(UserChangeRecord);
 
+/// One recorded change to a user (added, roles changed, renamed, disabled, enabled): who made
+/// it and when. User changes are history, like the article log.
 #[Object(name = "UserChange")]
 impl UserChangeEntry {
     /// The change's number in the user log, from 1.
