@@ -83,7 +83,8 @@ impl ErrorCode {
         }
     }
 
-    /// Parses a code string produced by a lower layer (`DomainError::code`, `StoreError::code`).
+    /// Parses a code as it appears in `extensions.code`. Lower layers' errors are not parsed:
+    /// `From<DomainError>` and `From<StoreError>` match on their variants.
     pub fn parse(s: &str) -> Option<ErrorCode> {
         ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
     }
@@ -207,12 +208,22 @@ impl ApiError {
 }
 
 impl From<DomainError> for ApiError {
+    /// Every refusal of the domain has exactly one code; a new variant fails to compile here
+    /// until it is given one.
     fn from(e: DomainError) -> Self {
-        let code = ErrorCode::parse(e.code()).unwrap_or(ErrorCode::InternalServerError);
+        let code = match &e {
+            DomainError::Conflict { .. } => ErrorCode::Conflict,
+            DomainError::Forbidden { .. } => ErrorCode::Forbidden,
+            DomainError::NotFound => ErrorCode::NotFound,
+            DomainError::InvalidTransition { .. } => ErrorCode::InvalidTransition,
+            DomainError::Validation { .. } => ErrorCode::ValidationFailed,
+            DomainError::Embargoed { .. } => ErrorCode::Embargoed,
+            DomainError::SelfApproval => ErrorCode::SelfApproval,
+        };
         let mut err = ApiError::new(code, e.to_string());
-        match &e {
-            DomainError::Conflict { current, .. } => err.current_version = Some(*current),
-            DomainError::Validation { field, .. } => err.field = Some(field.clone()),
+        match e {
+            DomainError::Conflict { current, .. } => err.current_version = Some(current),
+            DomainError::Validation { field, .. } => err.field = Some(field),
             _ => {}
         }
         err
@@ -220,21 +231,25 @@ impl From<DomainError> for ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// Every store error has one answer; a new variant fails to compile here until it is
+    /// given one.
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Domain(d) => ApiError::from(d),
-            e if e.is_unavailable() => ApiError::unavailable(&e),
+            StoreError::NotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            StoreError::SlugTaken { .. } => ApiError::new(ErrorCode::SlugTaken, e.to_string()),
+            StoreError::IdempotencyKeyReused => {
+                ApiError::new(ErrorCode::IdempotencyKeyReused, e.to_string())
+            }
             StoreError::Invalid { field, message } => ApiError {
                 field: Some(field.clone()),
                 ..ApiError::new(ErrorCode::BadRequest, format!("{field} {message}"))
             },
-            other => match other.code().and_then(ErrorCode::parse) {
-                Some(code) => ApiError {
-                    current_version: other.current_version(),
-                    ..ApiError::new(code, other.to_string())
-                },
-                None => ApiError::internal(&other),
-            },
+            StoreError::BatchFailed { .. } | StoreError::Closed => ApiError::unavailable(&e),
+            StoreError::Backend(_) if e.is_unavailable() => ApiError::unavailable(&e),
+            StoreError::Backend(_) | StoreError::Corrupt(_) | StoreError::Migrate(_) => {
+                ApiError::internal(&e)
+            }
         }
     }
 }
@@ -276,12 +291,60 @@ mod tests {
 
     #[test]
     fn a_conflict_carries_the_current_version() {
-        let err = ApiError::from(StoreError::Conflict {
+        let err = ApiError::from(StoreError::Domain(DomainError::Conflict {
             expected: Version(1),
             current: Version(3),
-        });
+        }));
         assert_eq!(err.code(), ErrorCode::Conflict);
         assert_eq!(err.to_json(None)["extensions"]["currentVersion"], 3);
+    }
+
+    /// The lower layers' own `code()` strings (used in their logs and tests) agree with the
+    /// API's mapping for every variant.
+    #[test]
+    fn every_lower_layer_error_gets_the_code_its_layer_names() {
+        use galley_domain::{Role, Status};
+        let domain = [
+            DomainError::Conflict {
+                expected: Version(1),
+                current: Version(2),
+            },
+            DomainError::Forbidden {
+                command: "approve",
+                required: vec![Role::Editor],
+            },
+            DomainError::NotFound,
+            DomainError::InvalidTransition {
+                command: "publish",
+                status: Status::Draft,
+                detail: None,
+            },
+            DomainError::validation("title", "is empty"),
+            DomainError::Embargoed {
+                until: chrono::Utc::now(),
+            },
+            DomainError::SelfApproval,
+        ];
+        for e in domain {
+            let expected = e.code();
+            assert_eq!(ApiError::from(e).code().as_str(), expected);
+        }
+        let store = [
+            StoreError::NotFound,
+            StoreError::SlugTaken { slug: "s".into() },
+            StoreError::IdempotencyKeyReused,
+            StoreError::Invalid {
+                field: "after".into(),
+                message: "is not a cursor".into(),
+            },
+            StoreError::BatchFailed { reason: "x".into() },
+            StoreError::Closed,
+            StoreError::Corrupt("x".into()),
+        ];
+        for e in store {
+            let expected = e.code().unwrap_or("INTERNAL_SERVER_ERROR");
+            assert_eq!(ApiError::from(e).code().as_str(), expected);
+        }
     }
 
     #[test]

@@ -105,10 +105,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             events
         }
         Action::SubmitForReview => {
-            if !matches!(
-                status,
-                Status::Draft | Status::ChangesRequested | Status::Unpublished
-            ) {
+            if !rules::may_submit(status) {
                 return Err(refuse(None));
             }
             if let Some(content) = article.content() {
@@ -117,16 +114,13 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             vec![EventData::SubmittedForReview { revision: current }]
         }
         Action::WithdrawSubmission => {
-            if status != Status::InReview {
+            if !rules::under_review(status) {
                 return Err(refuse(None));
             }
             vec![EventData::SubmissionWithdrawn { revision: current }]
         }
         Action::AssignReviewer { reviewer } => {
-            if !matches!(
-                status,
-                Status::Draft | Status::InReview | Status::ChangesRequested
-            ) {
+            if !rules::may_change_reviewers(status) {
                 return Err(refuse(None));
             }
             if reviewer.is_system() {
@@ -147,10 +141,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             vec![EventData::ReviewerAssigned { reviewer }]
         }
         Action::UnassignReviewer { reviewer } => {
-            if !matches!(
-                status,
-                Status::Draft | Status::InReview | Status::ChangesRequested
-            ) {
+            if !rules::may_change_reviewers(status) {
                 return Err(refuse(None));
             }
             if !article.reviewers.contains(&reviewer) {
@@ -166,7 +157,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             revision,
             body,
         } => {
-            if status == Status::Archived {
+            if !rules::open(status) {
                 return Err(refuse(None));
             }
             if revision.0 == 0 || revision > current {
@@ -183,7 +174,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             }]
         }
         Action::RequestChanges { reason } => {
-            if status != Status::InReview {
+            if !rules::under_review(status) {
                 return Err(refuse(None));
             }
             let reason = required_text("reason", &reason, limits::REASON_MAX_CHARS)?;
@@ -193,7 +184,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             }]
         }
         Action::ApproveRevision { revision } => {
-            if status != Status::InReview {
+            if !rules::under_review(status) {
                 return Err(refuse(None));
             }
             if revision != current {
@@ -208,7 +199,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             vec![EventData::RevisionApproved { revision }]
         }
         Action::PublishNow { correction } => {
-            if !matches!(status, Status::Approved | Status::Scheduled) {
+            if !rules::may_publish_now(status) {
                 return Err(refuse(None));
             }
             if !article.is_current_revision_approved() {
@@ -227,7 +218,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             publish_at,
             correction,
         } => {
-            if status != Status::Approved {
+            if !rules::may_schedule(status) {
                 return Err(refuse(None));
             }
             if !article.is_current_revision_approved() {
@@ -247,8 +238,8 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
                 correction,
             }]
         }
-        Action::CancelSchedule => match (status, article.scheduled_for) {
-            (Status::Scheduled, Some(publish_at)) => vec![EventData::ScheduleCancelled {
+        Action::CancelSchedule => match article.scheduled_for {
+            Some(publish_at) if rules::scheduled(status) => vec![EventData::ScheduleCancelled {
                 revision: current,
                 publish_at,
                 cause: CancelCause::Cancelled,
@@ -256,10 +247,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             _ => return Err(refuse(None)),
         },
         Action::PublishDue => {
-            let Some(due) = article
-                .scheduled_for
-                .filter(|_| status == Status::Scheduled)
-            else {
+            let Some(due) = article.scheduled_for.filter(|_| rules::scheduled(status)) else {
                 return Err(refuse(None));
             };
             if due > now {
@@ -305,7 +293,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             }]
         }
         Action::SetEmbargo { until } => {
-            if status == Status::Archived {
+            if !rules::open(status) {
                 return Err(refuse(None));
             }
             if article.live_revision.is_some() {
@@ -324,7 +312,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             vec![EventData::EmbargoLifted { until, reason }]
         }
         Action::ArchiveArticle => {
-            if matches!(status, Status::Archived | Status::Scheduled) {
+            if !rules::may_archive(status) {
                 return Err(refuse(None));
             }
             if article.live_revision.is_some() {
@@ -333,7 +321,7 @@ pub fn decide(article: &Article, command: Command) -> Result<Vec<Event>, DomainE
             vec![EventData::ArticleArchived {}]
         }
         Action::RestoreArticle => {
-            if status != Status::Archived {
+            if !rules::archived(status) {
                 return Err(refuse(None));
             }
             vec![EventData::ArticleRestored {}]
@@ -464,4 +452,131 @@ fn required_text(field: &str, raw: &str, max_chars: usize) -> Result<String, Dom
         ));
     }
     Ok(text.to_owned())
+}
+
+/// The status rules of `decide`, one exhaustive match each: a new status fails to compile here
+/// until every rule says whether it allows it.
+mod rules {
+    use crate::Status;
+
+    /// Submitting for review: from a draft, after changes were requested, or after unpublishing.
+    pub(super) fn may_submit(status: Status) -> bool {
+        match status {
+            Status::Draft | Status::ChangesRequested | Status::Unpublished => true,
+            Status::InReview
+            | Status::Approved
+            | Status::Scheduled
+            | Status::Published
+            | Status::Archived => false,
+        }
+    }
+
+    /// Withdrawing, requesting changes and approving need a submission under review.
+    pub(super) fn under_review(status: Status) -> bool {
+        match status {
+            Status::InReview => true,
+            Status::Draft
+            | Status::ChangesRequested
+            | Status::Approved
+            | Status::Scheduled
+            | Status::Published
+            | Status::Unpublished
+            | Status::Archived => false,
+        }
+    }
+
+    /// Assigning and unassigning reviewers: until the article is approved.
+    pub(super) fn may_change_reviewers(status: Status) -> bool {
+        match status {
+            Status::Draft | Status::InReview | Status::ChangesRequested => true,
+            Status::Approved
+            | Status::Scheduled
+            | Status::Published
+            | Status::Unpublished
+            | Status::Archived => false,
+        }
+    }
+
+    /// Commenting and embargoing: any article that is not archived.
+    pub(super) fn open(status: Status) -> bool {
+        match status {
+            Status::Draft
+            | Status::InReview
+            | Status::ChangesRequested
+            | Status::Approved
+            | Status::Scheduled
+            | Status::Published
+            | Status::Unpublished => true,
+            Status::Archived => false,
+        }
+    }
+
+    /// Publishing now: an approved article, scheduled or not.
+    pub(super) fn may_publish_now(status: Status) -> bool {
+        match status {
+            Status::Approved | Status::Scheduled => true,
+            Status::Draft
+            | Status::InReview
+            | Status::ChangesRequested
+            | Status::Published
+            | Status::Unpublished
+            | Status::Archived => false,
+        }
+    }
+
+    /// Scheduling: an approved article not yet scheduled.
+    pub(super) fn may_schedule(status: Status) -> bool {
+        match status {
+            Status::Approved => true,
+            Status::Draft
+            | Status::InReview
+            | Status::ChangesRequested
+            | Status::Scheduled
+            | Status::Published
+            | Status::Unpublished
+            | Status::Archived => false,
+        }
+    }
+
+    /// Cancelling a schedule and publishing when due: a scheduled article.
+    pub(super) fn scheduled(status: Status) -> bool {
+        match status {
+            Status::Scheduled => true,
+            Status::Draft
+            | Status::InReview
+            | Status::ChangesRequested
+            | Status::Approved
+            | Status::Published
+            | Status::Unpublished
+            | Status::Archived => false,
+        }
+    }
+
+    /// Archiving: anything not archived already and not waiting to be published (the live
+    /// revision is checked apart).
+    pub(super) fn may_archive(status: Status) -> bool {
+        match status {
+            Status::Draft
+            | Status::InReview
+            | Status::ChangesRequested
+            | Status::Approved
+            | Status::Published
+            | Status::Unpublished => true,
+            Status::Scheduled | Status::Archived => false,
+        }
+    }
+
+    /// Restoring: an archived article.
+    pub(super) fn archived(status: Status) -> bool {
+        match status {
+            Status::Archived => true,
+            Status::Draft
+            | Status::InReview
+            | Status::ChangesRequested
+            | Status::Approved
+            | Status::Scheduled
+            | Status::Published
+            | Status::Unpublished => false,
+        }
+    }
 }

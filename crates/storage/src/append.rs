@@ -92,9 +92,9 @@ impl Store {
                 let mut out = Vec::with_capacity(n);
                 out.push(Err(e));
                 while out.len() < n {
-                    out.push(Err(StoreError::Backend(sqlx::Error::Protocol(format!(
-                        "the batch this command was part of failed: {message}"
-                    )))));
+                    out.push(Err(StoreError::BatchFailed {
+                        reason: message.clone(),
+                    }));
                 }
                 out.truncate(n);
                 out

@@ -480,9 +480,9 @@ impl Store {
         if let Some(hook) = self.before_commit_hook() {
             if hook(appended).await == CommitDecision::Abort {
                 tx.rollback().await?;
-                return Err(StoreError::Backend(sqlx::Error::Protocol(
-                    "the transaction was aborted before commit (test hook)".to_owned(),
-                )));
+                return Err(StoreError::BatchFailed {
+                    reason: "the transaction was aborted before commit (test hook)".to_owned(),
+                });
             }
         }
         tx.commit().await?;

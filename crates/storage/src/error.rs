@@ -2,21 +2,15 @@
 
 use galley_domain::{DomainError, Version};
 
-/// Why a storage operation failed. `Domain` carries the domain's refusal unchanged; the others
-/// are the store's own. Only `Backend` and `Corrupt` are internal errors that the API masks.
+/// Why a storage operation failed. `Domain` carries the domain's refusal unchanged (a stale
+/// expected version is the domain's [`DomainError::Conflict`]); the others are the store's own.
+/// `Corrupt`, `Migrate` and a `Backend` error that is not [`StoreError::is_unavailable`] are
+/// internal errors that the API masks. The API maps each variant to its code by matching on it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The domain refused the command.
     #[error(transparent)]
     Domain(#[from] DomainError),
-    /// Another append won: the stream is at `current`, not at the expected version.
-    #[error("expected version {expected} but the stream is at version {current}")]
-    Conflict {
-        /// The version the append expected.
-        expected: Version,
-        /// The stream's current version.
-        current: Version,
-    },
     /// The article (or other record) does not exist.
     #[error("not found")]
     NotFound,
@@ -37,6 +31,17 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// The group-commit batch this command was part of failed as a whole (another command's
+    /// database error, a panic, the writer stopping, a commit aborted): nothing of the batch was
+    /// written, so the caller may retry.
+    #[error("the batch this command was part of failed: {reason}")]
+    BatchFailed {
+        /// Why, for the log.
+        reason: String,
+    },
+    /// The store is closed (the service is shutting down): nothing was written.
+    #[error("the store is closed (shutting down)")]
+    Closed,
     /// Stored data could not be read back (an unknown event type, a bad row).
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -118,28 +123,42 @@ impl StoreError {
     /// stalled connection, no pool connection in time. Nothing was acknowledged; the caller
     /// may retry (the API answers SERVICE_UNAVAILABLE with Retry-After).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Backend(e) if unavailable(e))
+        match self {
+            StoreError::Backend(e) => unavailable(e),
+            StoreError::BatchFailed { .. } | StoreError::Closed => true,
+            StoreError::Domain(_)
+            | StoreError::NotFound
+            | StoreError::SlugTaken { .. }
+            | StoreError::IdempotencyKeyReused
+            | StoreError::Invalid { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::Migrate(_) => false,
+        }
     }
 
-    /// The stable API error code, or `None` for internal errors the API must mask.
+    /// The API error code this error is answered with, or `None` for internal errors the API
+    /// masks. For logs and tests: the API itself matches on the variants (galley-api's
+    /// `error.rs`), and a test there checks that both agree.
     pub fn code(&self) -> Option<&'static str> {
         match self {
             StoreError::Domain(e) => Some(e.code()),
-            StoreError::Conflict { .. } => Some("CONFLICT"),
             StoreError::NotFound => Some("NOT_FOUND"),
             StoreError::SlugTaken { .. } => Some("SLUG_TAKEN"),
             StoreError::IdempotencyKeyReused => Some("IDEMPOTENCY_KEY_REUSED"),
             StoreError::Invalid { .. } => Some("BAD_REQUEST"),
             e if e.is_unavailable() => Some("SERVICE_UNAVAILABLE"),
-            StoreError::Corrupt(_) | StoreError::Backend(_) | StoreError::Migrate(_) => None,
+            StoreError::BatchFailed { .. }
+            | StoreError::Closed
+            | StoreError::Corrupt(_)
+            | StoreError::Backend(_)
+            | StoreError::Migrate(_) => None,
         }
     }
 
-    /// The current version carried by a conflict, from the store or the domain.
+    /// The current version carried by a conflict.
     pub fn current_version(&self) -> Option<Version> {
         match self {
-            StoreError::Conflict { current, .. }
-            | StoreError::Domain(DomainError::Conflict { current, .. }) => Some(*current),
+            StoreError::Domain(DomainError::Conflict { current, .. }) => Some(*current),
             _ => None,
         }
     }
@@ -174,5 +193,17 @@ mod tests {
         assert!(pool.to_string().contains("acquire timeout"), "{pool}");
         assert!(!StoreError::Backend(sqlx::Error::RowNotFound).is_unavailable());
         assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+    }
+
+    #[test]
+    fn a_failed_batch_and_a_closed_store_are_their_own_variants_and_retryable() {
+        let batch = StoreError::BatchFailed {
+            reason: "the batch this command was part of panicked".into(),
+        };
+        assert!(batch.is_unavailable());
+        assert_eq!(batch.code(), Some("SERVICE_UNAVAILABLE"));
+        assert!(batch.to_string().contains("panicked"), "{batch}");
+        assert!(StoreError::Closed.is_unavailable());
+        assert!(StoreError::Closed.to_string().contains("closed"));
     }
 }

@@ -208,17 +208,17 @@ impl Store {
                 .unwrap_or_else(|| Err(StoreError::Corrupt("empty batch result".to_owned())));
         }
         let Some(queue) = lock(&writer.queue).clone() else {
-            return Err(StoreError::Backend(sqlx::Error::PoolClosed));
+            return Err(StoreError::Closed);
         };
         let (reply, answer) = oneshot::channel();
         if queue.send(Job { pending, reply }).await.is_err() {
-            return Err(StoreError::Backend(sqlx::Error::PoolClosed));
+            return Err(StoreError::Closed);
         }
         drop(queue);
         answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Backend(sqlx::Error::Protocol(
-                "the group-commit writer stopped before answering".to_owned(),
-            )))
+            Err(StoreError::BatchFailed {
+                reason: "the group-commit writer stopped before answering".to_owned(),
+            })
         })
     }
 
@@ -251,9 +251,7 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Weak<Inner>, max_batch: usize) 
         let Some(inner) = closed else {
             // The store is closing: answer instead of writing.
             for job in jobs.drain(..) {
-                let _ = job
-                    .reply
-                    .send(Err(StoreError::Backend(sqlx::Error::PoolClosed)));
+                let _ = job.reply.send(Err(StoreError::Closed));
             }
             continue;
         };
@@ -269,9 +267,9 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Weak<Inner>, max_batch: usize) 
             .unwrap_or_else(|_| {
                 (0..n)
                     .map(|_| {
-                        Err(StoreError::Backend(sqlx::Error::Protocol(
-                            "the batch this command was part of panicked".to_owned(),
-                        )))
+                        Err(StoreError::BatchFailed {
+                            reason: "a command of the batch panicked".to_owned(),
+                        })
                     })
                     .collect()
             });

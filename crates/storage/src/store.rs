@@ -1,8 +1,5 @@
 //! The facade the API and the binary use. Every method's contract is written on it; the
 //! backends behind it must behave identically (the contract suite runs on both).
-//!
-//! NOTE FOR IMPLEMENTERS: the signatures here are the contract with galley-api and galley;
-//! keep them (add methods freely). Bodies are filled in by the storage issue.
 
 use std::sync::{Arc, Mutex, RwLock};
 

@@ -1581,7 +1581,10 @@ async fn an_aborted_transaction_leaves_no_trace(db: &TestDb) {
         ),
     )
     .await;
-    assert!(matches!(doomed, Err(StoreError::Backend(_))), "{doomed:?}");
+    assert!(
+        matches!(doomed, Err(StoreError::BatchFailed { .. })),
+        "{doomed:?}"
+    );
     let doomed_create = run(
         &db.store,
         command(
@@ -1680,10 +1683,10 @@ async fn stress_sixteen_writers_with_conflicts_and_aborts_while_three_subscriber
                         Ok(_) if doomed => panic!("a command aborted at commit was acknowledged"),
                         Ok(out) => committed.extend(out.events),
                         Err(e) if e.code() == Some("CONFLICT") => conflicts += 1,
-                        Err(StoreError::Backend(_)) if doomed => aborted += 1,
+                        Err(StoreError::BatchFailed { .. }) if doomed => aborted += 1,
                         // Group commit: a command that shared its transaction with a doomed
                         // one is lost with it, unacknowledged.
-                        Err(StoreError::Backend(_)) => lost += 1,
+                        Err(StoreError::BatchFailed { .. }) => lost += 1,
                         Err(e) => panic!("unexpected error: {e:?}"),
                     }
                 }

@@ -284,7 +284,10 @@ async fn a_batch_that_fails_at_commit_acknowledges_none_and_the_next_batch_conti
     assert_eq!(held.await.unwrap().unwrap().events[0].position, 2);
     for call in calls {
         let result = call.await.unwrap();
-        assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(StoreError::BatchFailed { .. })),
+            "{result:?}"
+        );
     }
     assert_eq!(*script.sizes.lock().unwrap(), [1, 4]);
 
@@ -348,7 +351,10 @@ async fn a_batch_that_panics_before_commit_releases_the_log(db: &TestDb) {
         )
     };
     let lost = run(&db.store, revise("Lost in the panic")).await;
-    assert!(matches!(lost, Err(StoreError::Backend(_))), "{lost:?}");
+    assert!(
+        matches!(lost, Err(StoreError::BatchFailed { .. })),
+        "{lost:?}"
+    );
     db.store.set_before_commit_hook(None);
 
     let kept = tokio::time::timeout(WAIT, run(&db.store, revise("After the panic")))
@@ -477,7 +483,7 @@ async fn close_answers_queued_commands_with_an_error(db: &TestDb) {
     .await
     .expect("close stops the queue");
     let late = run(&db.store, create_cmd(&cast, new_id(), "Late")).await;
-    assert!(matches!(late, Err(StoreError::Backend(_))), "{late:?}");
+    assert!(matches!(late, Err(StoreError::Closed)), "{late:?}");
     // The batch in flight finishes; the queued commands are answered, not run.
     release.notify_one();
     assert_eq!(held.await.unwrap().unwrap().events[0].position, 1);
@@ -486,7 +492,7 @@ async fn close_answers_queued_commands_with_an_error(db: &TestDb) {
             .await
             .expect("answered")
             .unwrap();
-        assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+        assert!(matches!(result, Err(StoreError::Closed)), "{result:?}");
     }
     tokio::time::timeout(WAIT, closing)
         .await

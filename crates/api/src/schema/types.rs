@@ -4,8 +4,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{
-    ArticleContent, ArticleId, ContentDraft, EventData, RevisionNumber, Role, Status, UserId,
-    Version,
+    ArticleContent, ArticleId, ContentDraft, EventData, RevisionNumber, UserId, Version,
 };
 use galley_storage::{
     ArticleRecord, CommentRecord, Direction, EventFilter, RevisionRecord, StoredEvent, UserRecord,
@@ -65,7 +64,7 @@ pub(crate) fn parse_cursor(after: Option<&str>) -> ApiResult<Option<u64>> {
 
 /// The status of an article's working copy.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "ArticleStatus")]
+#[graphql(name = "ArticleStatus", remote = "galley_domain::Status")]
 pub enum GqlStatus {
     /// Being written.
     Draft,
@@ -85,39 +84,9 @@ pub enum GqlStatus {
     Archived,
 }
 
-impl From<Status> for GqlStatus {
-    fn from(s: Status) -> Self {
-        match s {
-            Status::Draft => GqlStatus::Draft,
-            Status::InReview => GqlStatus::InReview,
-            Status::ChangesRequested => GqlStatus::ChangesRequested,
-            Status::Approved => GqlStatus::Approved,
-            Status::Scheduled => GqlStatus::Scheduled,
-            Status::Published => GqlStatus::Published,
-            Status::Unpublished => GqlStatus::Unpublished,
-            Status::Archived => GqlStatus::Archived,
-        }
-    }
-}
-
-impl From<GqlStatus> for Status {
-    fn from(s: GqlStatus) -> Self {
-        match s {
-            GqlStatus::Draft => Status::Draft,
-            GqlStatus::InReview => Status::InReview,
-            GqlStatus::ChangesRequested => Status::ChangesRequested,
-            GqlStatus::Approved => Status::Approved,
-            GqlStatus::Scheduled => Status::Scheduled,
-            GqlStatus::Published => Status::Published,
-            GqlStatus::Unpublished => Status::Unpublished,
-            GqlStatus::Archived => Status::Archived,
-        }
-    }
-}
-
 /// What a user may do. ADMIN may do everything.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(name = "Role")]
+#[graphql(name = "Role", remote = "galley_domain::Role")]
 pub enum GqlRole {
     /// Reads articles, history and dashboards.
     Viewer,
@@ -129,18 +98,6 @@ pub enum GqlRole {
     Publisher,
     /// Everything, including users and embargo lifts.
     Admin,
-}
-
-impl From<Role> for GqlRole {
-    fn from(r: Role) -> Self {
-        match r {
-            Role::Viewer => GqlRole::Viewer,
-            Role::Editor => GqlRole::Editor,
-            Role::Reviewer => GqlRole::Reviewer,
-            Role::Publisher => GqlRole::Publisher,
-            Role::Admin => GqlRole::Admin,
-        }
-    }
 }
 
 /// A user of the API.

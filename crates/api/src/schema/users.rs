@@ -13,18 +13,6 @@ use crate::schema::types::{load_user, parse_id, GqlRole, User};
 /// Most changes `User.changes` returns.
 pub(crate) const MAX_USER_CHANGES: u32 = 1_000;
 
-impl From<GqlRole> for Role {
-    fn from(r: GqlRole) -> Self {
-        match r {
-            GqlRole::Viewer => Role::Viewer,
-            GqlRole::Editor => Role::Editor,
-            GqlRole::Reviewer => Role::Reviewer,
-            GqlRole::Publisher => Role::Publisher,
-            GqlRole::Admin => Role::Admin,
-        }
-    }
-}
-
 /// Records `change` to the user `user_id` as the calling ADMIN.
 pub(crate) async fn change_user(
     ctx: &Context<'_>,
