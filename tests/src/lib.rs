@@ -151,7 +151,7 @@ pub async fn start(backend: &Backend) -> RunningServer {
 
 /// Starts a server with a configuration.
 pub async fn start_with(config: ServerConfig) -> RunningServer {
-    galley::telemetry::init(galley::config::LogFormat::Text, "warn");
+    galley::telemetry::init_logs(galley::config::LogFormat::Text, "warn");
     galley::spawn(config).await.expect("the server starts")
 }
 

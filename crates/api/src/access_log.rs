@@ -1,7 +1,7 @@
 //! The access log: one line at info per HTTP request, written when the response is ready.
 //!
 //! Fields: `method`, `path`, `status`, `latency_ms` (a number, fractional milliseconds),
-//! `request_id`, and for GraphQL requests `operation_type` and `operation_name` (from the
+//! `request_id`, `trace_id` (`-` when traces are not exported), and for GraphQL requests `operation_type` and `operation_name` (from the
 //! [`Operation`] the handler leaves in the response's extensions). The target is
 //! `galley::access`, so `GALLEY_LOG=info,galley::access=warn` turns it off alone.
 
@@ -55,6 +55,7 @@ pub async fn log(req: Request, next: Next) -> Response {
         request_id = %request_id,
         operation_type,
         operation_name,
+        trace_id = crate::trace_context::trace_id_of(&response).unwrap_or("-"),
         "request"
     );
     response

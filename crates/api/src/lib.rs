@@ -25,6 +25,7 @@ pub mod scheduler;
 pub mod schema;
 pub mod session;
 pub mod signin_throttle;
+pub mod trace_context;
 mod ws;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -337,21 +338,10 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(drop_unusable_request_id))
                 .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuidV7))
                 .layer(axum::middleware::from_fn(access_log::log))
-                .layer(
-                    TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                        let request_id = req
-                            .headers()
-                            .get(REQUEST_ID_HEADER)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("-");
-                        tracing::info_span!(
-                            "request",
-                            method = %req.method(),
-                            path = %req.uri().path(),
-                            request_id = %request_id,
-                        )
-                    }),
-                )
+                .layer(TraceLayer::new_for_http().make_span_with(trace_context::request_span))
+                .layer(axum::middleware::from_fn(
+                    trace_context::respond_with_traceparent,
+                ))
                 .layer(PropagateRequestIdLayer::new(header))
                 .layer(axum::middleware::from_fn(metrics::track_http))
                 .layer(TimeoutLayer::with_status_code(

@@ -14,12 +14,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = galley::Cli::parse();
-    galley::telemetry::init(cli.global.log_format, &cli.global.log);
-    match galley::cli::run(cli).await {
+    let telemetry = galley::telemetry::init(galley::telemetry::TelemetryConfig {
+        format: cli.global.log_format,
+        filter: cli.global.log.clone(),
+        otlp: galley::telemetry::OtlpConfig::from_env(),
+    });
+    let code = match galley::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }

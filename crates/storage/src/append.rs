@@ -11,6 +11,7 @@ use chrono::{DateTime, Timelike, Utc};
 
 use galley_domain::{Action, Command, UserId};
 use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
 
 use crate::db::is_unique_violation;
 use crate::error::StoreError;
@@ -79,8 +80,19 @@ impl Store {
     ///
     /// The group-commit writer runs concurrent [`Store::execute`] calls through it; with
     /// grouping off, `execute` runs it with a batch of one.
-    #[tracing::instrument(level = "debug", name = "append_batch", skip_all, fields(size = batch.len()))]
+    ///
+    /// Runs in an `append_batch` span (info), a child of the caller's span.
     pub async fn execute_batch(
+        &self,
+        batch: Vec<PendingCommand>,
+    ) -> Vec<Result<CommandOutcome, StoreError>> {
+        let span = tracing::info_span!("append_batch", size = batch.len());
+        self.execute_batch_in(batch).instrument(span).await
+    }
+
+    /// [`Store::execute_batch`] without its span: the group-commit writer makes its own, a
+    /// child of the first command's caller and linked to the others'.
+    pub(crate) async fn execute_batch_in(
         &self,
         batch: Vec<PendingCommand>,
     ) -> Vec<Result<CommandOutcome, StoreError>> {

@@ -22,6 +22,7 @@ use futures::FutureExt;
 use galley_domain::{Article, ArticleId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use crate::append::PendingCommand;
 use crate::error::StoreError;
@@ -41,6 +42,9 @@ type Reply = oneshot::Sender<Result<CommandOutcome, StoreError>>;
 struct Job {
     pending: PendingCommand,
     reply: Reply,
+    /// The caller's span: the batch's span is a child of the first caller's and follows from
+    /// the others', so a trace shows the commit its command was part of.
+    span: tracing::Span,
 }
 
 /// The group-commit writer of one store.
@@ -211,7 +215,15 @@ impl Store {
             return Err(StoreError::Closed);
         };
         let (reply, answer) = oneshot::channel();
-        if queue.send(Job { pending, reply }).await.is_err() {
+        if queue
+            .send(Job {
+                pending,
+                reply,
+                span: tracing::Span::current(),
+            })
+            .await
+            .is_err()
+        {
             return Err(StoreError::Closed);
         }
         drop(queue);
@@ -256,12 +268,16 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Weak<Inner>, max_batch: usize) 
             continue;
         };
         let store = Store { inner };
+        let span = tracing::info_span!(parent: &jobs[0].span, "append_batch", size = jobs.len());
+        for job in &jobs[1..] {
+            span.follows_from(&job.span);
+        }
         let (batch, replies): (Vec<PendingCommand>, Vec<Reply>) =
             jobs.drain(..).map(|job| (job.pending, job.reply)).unzip();
         let n = batch.len();
         // A panic inside the batch (a bug, or a test hook) must not kill the writer and strand
         // every later caller; the batch's callers get an error instead.
-        let results = AssertUnwindSafe(store.execute_batch(batch))
+        let results = AssertUnwindSafe(store.execute_batch_in(batch).instrument(span))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {

@@ -55,7 +55,7 @@ pub fn test_config(url: &str) -> ServerConfig {
 }
 
 pub async fn start(url: &str) -> RunningServer {
-    galley::telemetry::init(galley::config::LogFormat::Text, "warn");
+    galley::telemetry::init_logs(galley::config::LogFormat::Text, "warn");
     galley::spawn(test_config(url))
         .await
         .expect("the server starts")
