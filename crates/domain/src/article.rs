@@ -1,76 +1,11 @@
 //! The article aggregate: its state, and how each event changes it.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventData};
+pub use crate::kinds::Status;
 use crate::values::{ArticleContent, ArticleId, RevisionNumber, UserId, Version};
-
-/// The status of an article's working copy.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    /// Being written.
-    #[default]
-    Draft,
-    /// Submitted, waiting for a reviewer.
-    InReview,
-    /// Sent back by a reviewer.
-    ChangesRequested,
-    /// The current revision is approved and may be published.
-    Approved,
-    /// Approved and due to be published at `scheduled_for`.
-    Scheduled,
-    /// The current revision is live.
-    Published,
-    /// Was live and was taken down.
-    Unpublished,
-    /// Put away; restore brings it back as a draft.
-    Archived,
-}
-
-impl Status {
-    /// Every status.
-    pub const ALL: [Status; 8] = [
-        Status::Draft,
-        Status::InReview,
-        Status::ChangesRequested,
-        Status::Approved,
-        Status::Scheduled,
-        Status::Published,
-        Status::Unpublished,
-        Status::Archived,
-    ];
-
-    /// The stable name of the status, as stored and shown.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Status::Draft => "DRAFT",
-            Status::InReview => "IN_REVIEW",
-            Status::ChangesRequested => "CHANGES_REQUESTED",
-            Status::Approved => "APPROVED",
-            Status::Scheduled => "SCHEDULED",
-            Status::Published => "PUBLISHED",
-            Status::Unpublished => "UNPUBLISHED",
-            Status::Archived => "ARCHIVED",
-        }
-    }
-
-    /// Parses a stored status name.
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// An approval: who approved which revision, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

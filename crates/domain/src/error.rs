@@ -2,8 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::values::{Role, Version};
-use crate::Status;
+use crate::kinds::{Role, Status, Version};
 
 /// Why the domain refused a command. Each variant maps to exactly one stable API error code
 /// (see [`DomainError::code`]); every message is safe to show to the caller.

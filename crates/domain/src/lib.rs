@@ -12,6 +12,7 @@ mod command;
 mod decide;
 mod error;
 pub mod event;
+mod kinds;
 mod values;
 
 pub use article::{blocked_note, evolve, Approval, Article, Status};

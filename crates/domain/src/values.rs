@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::DomainError;
+pub use crate::kinds::{Role, Version};
 
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident) => {
@@ -67,29 +68,6 @@ impl UserId {
     /// Whether this is the system actor.
     pub fn is_system(&self) -> bool {
         *self == Self::SYSTEM
-    }
-}
-
-/// The version of an article's event stream: the number of events it holds.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Version(pub u64);
-
-impl Version {
-    /// The version of a stream that does not exist yet.
-    pub const NONE: Version = Version(0);
-
-    /// The version after one more event.
-    pub fn next(self) -> Version {
-        Version(self.0 + 1)
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 
@@ -497,44 +475,6 @@ impl ArticleContent {
     }
 }
 
-/// What a user may do. A user may hold several roles; ADMIN may do everything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Role {
-    /// Reads articles, history and dashboards.
-    Viewer,
-    /// Creates, revises, submits and withdraws drafts.
-    Editor,
-    /// Comments on, approves or sends back submitted drafts.
-    Reviewer,
-    /// Publishes, schedules, unpublishes, archives and restores.
-    Publisher,
-    /// Everything, including users and embargo lifts.
-    Admin,
-}
-
-impl Role {
-    /// Every role, in order of increasing power.
-    pub const ALL: [Role; 5] = [
-        Role::Viewer,
-        Role::Editor,
-        Role::Reviewer,
-        Role::Publisher,
-        Role::Admin,
-    ];
-
-    /// The stable name of the role, as stored and shown.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Viewer => "VIEWER",
-            Role::Editor => "EDITOR",
-            Role::Reviewer => "REVIEWER",
-            Role::Publisher => "PUBLISHER",
-            Role::Admin => "ADMIN",
-        }
-    }
-}
-
 impl FromStr for Role {
     type Err = DomainError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -547,12 +487,6 @@ impl FromStr for Role {
                     format!("unknown role {s:?}; expected one of VIEWER, EDITOR, REVIEWER, PUBLISHER, ADMIN"),
                 )
             })
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
