@@ -29,6 +29,7 @@ mod store;
 pub mod testing;
 mod user_changes;
 mod users;
+mod webhooks;
 
 pub use append::PendingCommand;
 pub use error::StoreError;
@@ -43,3 +44,9 @@ pub use stages::{StageFigures, StageNow};
 pub use store::*;
 pub use user_changes::{check_user_name, UserChange, UserChangeRecord, USER_NAME_MAX_CHARS};
 pub use users::TOKEN_CACHE_TTL;
+pub use webhooks::{
+    AttemptKind, AttemptOutcome, NewWebhookEndpoint, Progress, WebhookAttempt,
+    WebhookChangeRecord, WebhookEndpointChange, WebhookEndpointId, WebhookEndpointRecord,
+    WebhookFilter, WebhookLeases, WebhookSecrets, WebhookState, MAX_WEBHOOK_ENDPOINTS,
+    WEBHOOK_ATTEMPTS_KEPT,
+};

@@ -561,3 +561,118 @@ impl Store {
         Ok(events.len() as u64)
     }
 }
+
+/// Webhooks: endpoints, their checkpoints, attempts and audit (see [`crate::webhooks`]).
+impl Store {
+    /// Creates a webhook endpoint as `actor`, recording the creation. At most
+    /// [`crate::MAX_WEBHOOK_ENDPOINTS`] exist (`Invalid { field: "endpoints" }` beyond).
+    pub async fn create_webhook_endpoint(
+        &self,
+        new: crate::NewWebhookEndpoint,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<crate::WebhookEndpointRecord, StoreError> {
+        crate::webhooks::create(&self.inner.db, new, actor, now).await
+    }
+
+    /// One webhook endpoint (without its secrets).
+    pub async fn webhook_endpoint(
+        &self,
+        id: crate::WebhookEndpointId,
+    ) -> Result<Option<crate::WebhookEndpointRecord>, StoreError> {
+        crate::webhooks::endpoint(self.inner.db.reader(), id).await
+    }
+
+    /// Every webhook endpoint, oldest first.
+    pub async fn webhook_endpoints(&self) -> Result<Vec<crate::WebhookEndpointRecord>, StoreError> {
+        crate::webhooks::endpoints(self.inner.db.reader()).await
+    }
+
+    /// An endpoint's signing secrets, for the dispatcher; nothing else reads them.
+    pub async fn webhook_secrets(
+        &self,
+        id: crate::WebhookEndpointId,
+    ) -> Result<Option<crate::WebhookSecrets>, StoreError> {
+        crate::webhooks::secrets(self.inner.db.reader(), id).await
+    }
+
+    /// Changes an endpoint at version `expected` as `actor`, recording the change: `NotFound`,
+    /// a conflict with the current version, or `Invalid` when its state does not allow it.
+    pub async fn change_webhook_endpoint(
+        &self,
+        id: crate::WebhookEndpointId,
+        expected: u64,
+        change: crate::WebhookEndpointChange,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<crate::WebhookEndpointRecord, StoreError> {
+        crate::webhooks::change(&self.inner.db, id, expected, change, actor, now).await
+    }
+
+    /// Deletes an endpoint at version `expected` with its attempts, recording the deletion;
+    /// returns it as it was.
+    pub async fn delete_webhook_endpoint(
+        &self,
+        id: crate::WebhookEndpointId,
+        expected: u64,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<crate::WebhookEndpointRecord, StoreError> {
+        crate::webhooks::delete(&self.inner.db, id, expected, actor, now).await
+    }
+
+    /// Records a delivery attempt (the newest [`crate::WEBHOOK_ATTEMPTS_KEPT`] per endpoint
+    /// are kept).
+    pub async fn record_webhook_attempt(
+        &self,
+        attempt: &crate::WebhookAttempt,
+    ) -> Result<(), StoreError> {
+        crate::webhooks::record_attempt(&self.inner.db, attempt).await
+    }
+
+    /// An endpoint's newest attempts, newest first.
+    pub async fn webhook_attempts(
+        &self,
+        id: crate::WebhookEndpointId,
+        limit: u32,
+    ) -> Result<Vec<crate::WebhookAttempt>, StoreError> {
+        crate::webhooks::attempts(self.inner.db.reader(), id, limit).await
+    }
+
+    /// Records a failed attempt's error on the endpoint; returns since when it has been
+    /// failing (`None` when it is gone).
+    pub async fn record_webhook_failure(
+        &self,
+        id: crate::WebhookEndpointId,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        crate::webhooks::record_failure(&self.inner.db, id, error, now).await
+    }
+
+    /// Records an audit row about an endpoint that changes nothing in it (a redelivery).
+    pub async fn record_webhook_change(
+        &self,
+        id: crate::WebhookEndpointId,
+        change_type: &str,
+        detail: serde_json::Value,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        crate::webhooks::record_change(&self.inner.db, id, change_type, detail, actor, now).await
+    }
+
+    /// The newest recorded endpoint changes, newest first: of one endpoint, or of all.
+    pub async fn webhook_changes(
+        &self,
+        id: Option<crate::WebhookEndpointId>,
+        limit: u32,
+    ) -> Result<Vec<crate::WebhookChangeRecord>, StoreError> {
+        crate::webhooks::changes(self.inner.db.reader(), id, limit).await
+    }
+
+    /// This process's webhook leases (see [`crate::WebhookLeases`]); the dispatcher makes one.
+    pub fn webhook_leases(&self) -> crate::WebhookLeases {
+        crate::webhooks::WebhookLeases::new(self.clone())
+    }
+}
