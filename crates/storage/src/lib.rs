@@ -45,8 +45,7 @@ pub use store::*;
 pub use user_changes::{check_user_name, UserChange, UserChangeRecord, USER_NAME_MAX_CHARS};
 pub use users::TOKEN_CACHE_TTL;
 pub use webhooks::{
-    AttemptKind, AttemptOutcome, NewWebhookEndpoint, Progress, WebhookAttempt,
-    WebhookChangeRecord, WebhookEndpointChange, WebhookEndpointId, WebhookEndpointRecord,
-    WebhookFilter, WebhookLeases, WebhookSecrets, WebhookState, MAX_WEBHOOK_ENDPOINTS,
-    WEBHOOK_ATTEMPTS_KEPT,
+    AttemptKind, AttemptOutcome, NewWebhookEndpoint, Progress, WebhookAttempt, WebhookChangeRecord,
+    WebhookEndpointChange, WebhookEndpointId, WebhookEndpointRecord, WebhookFilter, WebhookLeases,
+    WebhookSecrets, WebhookState, MAX_WEBHOOK_ENDPOINTS, WEBHOOK_ATTEMPTS_KEPT,
 };

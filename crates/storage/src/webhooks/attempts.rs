@@ -49,7 +49,11 @@ fn decode(row: &Row) -> Result<WebhookAttempt, StoreError> {
     let kind = match row.get::<String>("kind")?.as_str() {
         "DISPATCH" => AttemptKind::Dispatch,
         "REDELIVERY" => AttemptKind::Redelivery,
-        other => return Err(StoreError::Corrupt(format!("webhook attempt kind {other:?}"))),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "webhook attempt kind {other:?}"
+            )))
+        }
     };
     let outcome = match row.get::<String>("outcome")?.as_str() {
         "DELIVERED" => AttemptOutcome::Delivered,

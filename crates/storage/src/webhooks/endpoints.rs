@@ -69,7 +69,9 @@ pub(crate) async fn endpoint(
 }
 
 /// Every endpoint, oldest first.
-pub(crate) async fn endpoints(mut exec: Exec<'_>) -> Result<Vec<WebhookEndpointRecord>, StoreError> {
+pub(crate) async fn endpoints(
+    mut exec: Exec<'_>,
+) -> Result<Vec<WebhookEndpointRecord>, StoreError> {
     exec.fetch_all(
         &format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id"),
         &[],
@@ -113,7 +115,10 @@ pub(crate) async fn create(
     let (mut tx, _) = db.begin_write(false).await?;
     if tx.is_pg() {
         tx.exec()
-            .execute("SELECT pg_advisory_xact_lock($1)", &args![PG_CREATE_LOCK_KEY])
+            .execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &args![PG_CREATE_LOCK_KEY],
+            )
             .await?;
     }
     let count = tx
@@ -244,7 +249,10 @@ pub(crate) async fn change(
             if current.state != WebhookState::Active {
                 return Err(invalid(
                     "id",
-                    format!("names an endpoint that is {}, not ACTIVE", current.state.as_str()),
+                    format!(
+                        "names an endpoint that is {}, not ACTIVE",
+                        current.state.as_str()
+                    ),
                 ));
             }
             set_state(&mut tx, id, WebhookState::Paused, reason.as_deref(), now).await?;
@@ -254,7 +262,10 @@ pub(crate) async fn change(
             if current.state != WebhookState::Active {
                 return Err(invalid(
                     "id",
-                    format!("names an endpoint that is {}, not ACTIVE", current.state.as_str()),
+                    format!(
+                        "names an endpoint that is {}, not ACTIVE",
+                        current.state.as_str()
+                    ),
                 ));
             }
             set_state(&mut tx, id, WebhookState::Disabled, Some(reason), now).await?;

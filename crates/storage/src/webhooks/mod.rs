@@ -28,9 +28,7 @@ use crate::model::Position;
 
 pub(crate) use attempts::{attempts, record_attempt};
 pub(crate) use changes::{changes, record_change};
-pub(crate) use endpoints::{
-    change, create, delete, endpoint, endpoints, record_failure, secrets,
-};
+pub(crate) use endpoints::{change, create, delete, endpoint, endpoints, record_failure, secrets};
 pub use lease::WebhookLeases;
 
 /// Most endpoints that may exist at once: each is dispatched by its own task and followed by a
