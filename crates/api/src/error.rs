@@ -125,6 +125,15 @@ impl ApiError {
         }
     }
 
+    /// A CONFLICT error reporting the current version (of a record that is not an article,
+    /// whose conflicts the domain reports).
+    pub fn conflict(message: impl Into<String>, current: Version) -> ApiError {
+        ApiError {
+            current_version: Some(current),
+            ..ApiError::new(ErrorCode::Conflict, message)
+        }
+    }
+
     /// A FORBIDDEN error.
     pub fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(ErrorCode::Forbidden, message)

@@ -114,6 +114,9 @@ pub struct ApiLimits {
     /// Origins (`https://newsroom.example`) whose browser pages may call the API across
     /// origins (CORS). Empty by default: no CORS headers at all.
     pub cors_allowed_origins: Vec<String>,
+    /// Webhook delivery: which urls and addresses endpoints may have, timeouts, retries,
+    /// when a failing endpoint is disabled, and whether this process dispatches.
+    pub webhooks: galley_webhooks::WebhookConfig,
 }
 
 impl Default for ApiLimits {
@@ -143,6 +146,7 @@ impl Default for ApiLimits {
             introspection: true,
             graphiql: false,
             cors_allowed_origins: Vec::new(),
+            webhooks: galley_webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -177,6 +181,8 @@ struct Inner {
     /// Every name the schema defines (types, fields, arguments): the only values a metric
     /// label taken from a client's document may have.
     schema_names: std::collections::HashSet<String>,
+    /// The webhooks the schema manages and the server's dispatcher delivers.
+    webhooks: galley_webhooks::Webhooks,
 }
 
 impl std::fmt::Debug for Inner {
@@ -197,9 +203,9 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 impl AppState {
     /// The state of one server.
     pub fn new(store: Store, limits: ApiLimits, shutdown: watch::Receiver<bool>) -> AppState {
-        let schema = build_schema(store.clone(), limits.clone());
-        let introspection_schema =
-            schema::build_introspection_schema(store.clone(), limits.clone());
+        let webhooks = galley_webhooks::Webhooks::new(limits.webhooks.clone());
+        let (schema, introspection_schema) =
+            schema::build_schemas(store.clone(), limits.clone(), webhooks.clone());
         AppState {
             inner: Arc::new(Inner {
                 introspection_schema,
@@ -222,6 +228,7 @@ impl AppState {
                 limits,
                 shutdown,
                 ws_connections: Arc::new(()),
+                webhooks,
             }),
         }
     }
@@ -229,6 +236,11 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The webhooks (for starting the dispatcher beside the server).
+    pub fn webhooks(&self) -> &galley_webhooks::Webhooks {
+        &self.inner.webhooks
     }
 
     /// The schema.

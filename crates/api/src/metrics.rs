@@ -5,7 +5,8 @@
 //! status), `graphql_operations_total` and `graphql_operation_duration_seconds` (by operation
 //! type, root field and outcome), `galley_commands_total` (by command and outcome),
 //! `galley_events_appended_total`, `galley_feed_lag_seconds` (commit to delivery on a
-//! subscription), `galley_log_head_position`, `galley_scheduler_*`, `galley_build_info` (value
+//! subscription), `galley_log_head_position`, `galley_scheduler_*`, `galley_webhook_*`
+//! (deliveries by outcome, lag per endpoint, disabled endpoints), `galley_build_info` (value
 //! 1, labelled with the version), and the process metrics of `metrics-process`
 //! (`process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds`, …),
 //! sampled at scrape time. Every metric has a `# HELP` line ([`describe`]).
@@ -122,6 +123,23 @@ fn describe() {
     describe_gauge!(
         "galley_websocket_connections",
         "Open GraphQL WebSocket connections on this server."
+    );
+    describe_counter!(
+        "galley_webhook_deliveries_total",
+        "Webhook delivery attempts by this process, by outcome: delivered (2xx), retrying (network error, timeout, 408, 429 or 5xx) or failed (any other answer)."
+    );
+    describe_histogram!(
+        "galley_webhook_delivery_duration_seconds",
+        Unit::Seconds,
+        "Time of one webhook delivery attempt, by outcome."
+    );
+    describe_gauge!(
+        "galley_webhook_lag_events",
+        "Positions between the log's head and a webhook endpoint's checkpoint, by endpoint id (at most 100 endpoints exist), sampled at every dispatcher scan."
+    );
+    describe_counter!(
+        "galley_webhook_endpoints_disabled_total",
+        "Webhook endpoints this process disabled because their deliveries failed for too long."
     );
     describe_gauge!(
         "galley_build_info",

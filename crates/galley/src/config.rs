@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use galley_api::ApiLimits;
+use galley_webhooks::{AddressPolicy, WebhookConfig};
 
 use crate::connections::ConnectionLimits;
 
@@ -352,6 +353,48 @@ pub struct ServeArgs {
     /// Milliseconds /readyz waits for the database before answering 503.
     #[arg(long, env = "GALLEY_READY_TIMEOUT_MS", default_value_t = 2_000)]
     pub ready_timeout_ms: u64,
+    /// Do not dispatch webhooks in this process (endpoints are still managed here; another
+    /// replica delivers).
+    #[arg(long, env = "GALLEY_NO_WEBHOOK_DISPATCH")]
+    pub no_webhook_dispatch: bool,
+    /// Accept http:// webhook urls, not only https:// (for receivers on a trusted network).
+    #[arg(long, env = "GALLEY_WEBHOOK_ALLOW_HTTP")]
+    pub webhook_allow_http: bool,
+    /// A network (CIDR, e.g. 10.0.0.0/8 or 127.0.0.1/32) webhooks may reach although it is
+    /// loopback, private, link-local or otherwise special, which are refused by default
+    /// (server-side request forgery); repeat, or comma-separate in the variable.
+    #[arg(long = "webhook-allow-network", env = "GALLEY_WEBHOOK_ALLOW_NETWORKS",
+          value_delimiter = ',', value_parser = parse_network)]
+    pub webhook_allow_networks: Vec<ipnet::IpNet>,
+    /// Milliseconds a webhook delivery may take to connect (TCP and TLS).
+    #[arg(
+        long,
+        env = "GALLEY_WEBHOOK_CONNECT_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub webhook_connect_timeout_ms: u64,
+    /// Milliseconds a webhook delivery may take in all (the answer's first kilobyte included).
+    #[arg(long, env = "GALLEY_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// Milliseconds the first retry of a failed delivery waits at most; each next retry up to
+    /// twice as long (a random time from zero to that bound).
+    #[arg(long, env = "GALLEY_WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
+    pub webhook_retry_base_ms: u64,
+    /// Milliseconds no retry waits longer than.
+    #[arg(long, env = "GALLEY_WEBHOOK_RETRY_CAP_MS", default_value_t = 600_000)]
+    pub webhook_retry_cap_ms: u64,
+    /// Seconds an endpoint's deliveries may keep failing, without a success, before it is
+    /// DISABLED until an admin resumes it.
+    #[arg(
+        long,
+        env = "GALLEY_WEBHOOK_DISABLE_AFTER_SECS",
+        default_value_t = 259_200
+    )]
+    pub webhook_disable_after_secs: u64,
+    /// Milliseconds between a replica's looks for webhook endpoints nobody dispatches (the
+    /// longest a dead replica's endpoints wait to be taken over).
+    #[arg(long, env = "GALLEY_WEBHOOK_SCAN_INTERVAL_MS", default_value_t = 2_000)]
+    pub webhook_scan_interval_ms: u64,
 }
 
 /// File descriptors kept out of the connection caps: the database pool, the SQLite files,
@@ -468,6 +511,19 @@ impl ServerConfig {
                     .graphiql
                     .unwrap_or_else(|| global.database_url.trim().starts_with("sqlite:")),
                 cors_allowed_origins: args.cors_allowed_origins.clone(),
+                webhooks: WebhookConfig {
+                    dispatch: !args.no_webhook_dispatch,
+                    allow_http: args.webhook_allow_http,
+                    addresses: AddressPolicy {
+                        allow: args.webhook_allow_networks.clone(),
+                    },
+                    connect_timeout: Duration::from_millis(args.webhook_connect_timeout_ms.max(1)),
+                    timeout: Duration::from_millis(args.webhook_timeout_ms.max(1)),
+                    retry_base: Duration::from_millis(args.webhook_retry_base_ms.max(1)),
+                    retry_cap: Duration::from_millis(args.webhook_retry_cap_ms.max(1)),
+                    disable_after: Duration::from_secs(args.webhook_disable_after_secs),
+                    scan_interval: Duration::from_millis(args.webhook_scan_interval_ms.max(10)),
+                },
             },
             scheduler_interval: (!args.no_scheduler)
                 .then(|| Duration::from_millis(args.scheduler_interval_ms.max(10))),
@@ -488,6 +544,15 @@ impl ServerConfig {
             metrics_listen: args.metrics_listen,
         }
     }
+}
+
+/// A network in CIDR notation; a bare address is the network of that one address.
+fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{value:?} is not a network: write it as 10.0.0.0/8 or 127.0.0.1/32"))
 }
 
 /// A CORS origin: `scheme://host[:port]`, nothing after it (a browser's Origin header never

@@ -21,6 +21,8 @@ pub struct RunningServer {
     server: JoinHandle<std::io::Result<()>>,
     scheduler: Option<JoinHandle<()>>,
     pruner: JoinHandle<()>,
+    /// The webhook dispatcher, unless this process does not dispatch.
+    webhooks: Option<JoinHandle<()>>,
     grace: Duration,
     metrics_addr: Option<SocketAddr>,
 }
@@ -63,6 +65,9 @@ pub async fn spawn_with_store(store: Store, config: ServerConfig) -> anyhow::Res
         config.idempotency_retention,
         rx.clone(),
     ));
+    let webhooks = config.limits.webhooks.dispatch.then(|| {
+        galley_webhooks::dispatcher::spawn(state.webhooks().clone(), store.clone(), rx.clone())
+    });
     let scheduler = config
         .scheduler_interval
         .map(|interval| tokio::spawn(galley_api::scheduler::run(store.clone(), interval, rx)));
@@ -75,6 +80,7 @@ pub async fn spawn_with_store(store: Store, config: ServerConfig) -> anyhow::Res
         server,
         scheduler,
         pruner,
+        webhooks,
         grace: config.shutdown_grace,
         metrics_addr,
     })
@@ -113,7 +119,7 @@ impl RunningServer {
 
     /// Stops gracefully: stops accepting connections, lets in-flight requests finish, completes
     /// every subscription and closes WebSockets (waiting up to the grace period), stops the
-    /// scheduler and closes the store.
+    /// scheduler and the webhook dispatcher, and closes the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         let served = self.server.await;
@@ -125,6 +131,11 @@ impl RunningServer {
             let _ = scheduler.await;
         }
         let _ = self.pruner.await;
+        // The dispatcher gives its leases up before the store closes; a delivery in flight is
+        // abandoned and made again by the next holder, with the same webhook-id.
+        if let Some(webhooks) = self.webhooks {
+            let _ = webhooks.await;
+        }
         self.store.close().await;
         tracing::info!("galley stopped");
         served.context("the server task failed")??;

@@ -10,15 +10,26 @@ pub mod stages;
 pub mod subscription;
 pub mod types;
 pub mod users;
+pub mod webhooks;
 
-use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, SDLExportOptions, Schema, SchemaBuilder};
 use galley_storage::Store;
+use galley_webhooks::Webhooks;
 
 use crate::ApiLimits;
 pub use context::{Loaders, RequestContext};
-pub use mutation::Mutation;
-pub use query::Query;
 pub use subscription::Subscription;
+
+/// Reads: articles and their history, the review queue, the event log, the dashboard and
+/// (for ADMIN) users and webhook endpoints. Every field needs a token.
+#[derive(Debug, Default, MergedObject)]
+pub struct Query(query::Query, webhooks::WebhookQuery);
+
+/// Every change: each article mutation is one domain command that appends events to the log,
+/// names the version it expects, and may carry an idempotency key; user and webhook
+/// mutations (ADMIN) change records beside the log and name the version they expect.
+#[derive(Debug, Default, MergedObject)]
+pub struct Mutation(mutation::Mutation, webhooks::WebhookMutation);
 
 /// The complexity of a list field: its children's, once per item of a page of `first` (20 when
 /// absent). Named by the `complexity` attribute of every paginated field.
@@ -36,7 +47,27 @@ pub type GalleySchema = Schema<Query, Mutation, Subscription>;
 /// weighted by `first`) and directives are enforced by the executor; aliases and batches by
 /// the transport, before execution. Introspection is disabled when the limits say so.
 pub fn build_schema(store: Store, limits: ApiLimits) -> GalleySchema {
-    build_with_depth(store, limits.max_depth, limits)
+    let webhooks = Webhooks::new(limits.webhooks.clone());
+    build_with_depth(store, limits.max_depth, limits, webhooks)
+}
+
+/// The schema and the introspection schema (see [`build_introspection_schema`]) of one
+/// server, sharing its webhooks.
+pub(crate) fn build_schemas(
+    store: Store,
+    limits: ApiLimits,
+    webhooks: Webhooks,
+) -> (GalleySchema, GalleySchema) {
+    let introspection_depth = limits.max_depth.max(INTROSPECTION_MAX_DEPTH);
+    (
+        build_with_depth(
+            store.clone(),
+            limits.max_depth,
+            limits.clone(),
+            webhooks.clone(),
+        ),
+        build_with_depth(store, introspection_depth, limits, webhooks),
+    )
 }
 
 /// Deepest nesting of a document that selects only introspection fields (`__schema`,
@@ -48,14 +79,20 @@ pub const INTROSPECTION_MAX_DEPTH: usize = 24;
 /// The schema that runs introspection-only documents: the ordinary one with
 /// [`INTROSPECTION_MAX_DEPTH`] as its depth limit (or the ordinary limit when it is higher).
 pub fn build_introspection_schema(store: Store, limits: ApiLimits) -> GalleySchema {
-    build_with_depth(store, limits.max_depth.max(INTROSPECTION_MAX_DEPTH), limits)
+    let webhooks = Webhooks::new(limits.webhooks.clone());
+    build_with_depth(
+        store,
+        limits.max_depth.max(INTROSPECTION_MAX_DEPTH),
+        limits,
+        webhooks,
+    )
 }
 
 /// The schema builder with descriptions for the types async-graphql generates itself (the
 /// connection types, chrono's `DateTime` scalar, whose own text is "Implement the
 /// DateTime<Utc> scalar").
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query, Mutation, Subscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .override_output_type_description::<query::ArticleConnection>(
             "A page of articles, with the cursors to fetch the next one.",
         )
@@ -68,7 +105,12 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         )
 }
 
-fn build_with_depth(store: Store, depth: usize, limits: ApiLimits) -> GalleySchema {
+fn build_with_depth(
+    store: Store,
+    depth: usize,
+    limits: ApiLimits,
+    webhooks: Webhooks,
+) -> GalleySchema {
     let builder = builder()
         .limit_depth(depth)
         .limit_complexity(limits.max_complexity)
@@ -79,7 +121,7 @@ fn build_with_depth(store: Store, depth: usize, limits: ApiLimits) -> GalleySche
     } else {
         builder.disable_introspection()
     };
-    builder.data(store).data(limits).finish()
+    builder.data(store).data(limits).data(webhooks).finish()
 }
 
 /// The schema's SDL, as checked in at the root as schema.graphql. It needs no database.

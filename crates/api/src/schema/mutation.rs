@@ -98,8 +98,9 @@ fn article_id(id: &ID) -> ApiResult<ArticleId> {
 }
 
 /// Every change: each mutation is one domain command that appends events to the log, names
-/// the version it expects, and may carry an idempotency key.
-#[Object]
+/// the version it expects, and may carry an idempotency key. (Merged with the webhook changes
+/// into the schema's `Mutation`.)
+#[Object(name = "ArticleMutation")]
 impl Mutation {
     /// Creates an article with its first revision (EDITOR).
     async fn create_article(

@@ -34,8 +34,8 @@ pub(crate) fn article_connection(
 }
 
 /// Reads: articles and their history, the review queue, the event log and the dashboard.
-/// Every field needs a token.
-#[Object]
+/// Every field needs a token. (Merged with the webhook reads into the schema's `Query`.)
+#[Object(name = "ArticleQuery")]
 impl Query {
     /// One article by id; null when there is none.
     async fn article(
