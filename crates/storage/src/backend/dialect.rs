@@ -91,3 +91,19 @@ impl Tx {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_is_truncated_to_microseconds() {
+        let t = DateTime::parse_from_rfc3339("2026-01-10T12:00:00.123456789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            to_micros(t).to_rfc3339(),
+            "2026-01-10T12:00:00.123456+00:00"
+        );
+    }
+}
