@@ -9,9 +9,6 @@ use chrono::{DateTime, Utc};
 use crate::backend::{fulltext, Tx};
 use crate::error::StoreError;
 
-/// The review queue's and the dashboard's tables, cleared by a rebuild.
-pub(crate) const TABLES: [&str; 3] = ["article_reviewers", "review_cycles", "publications"];
-
 /// Every row of these tables and of the search index, keyed by (table, key), for verify.
 pub(crate) async fn dump(
     tx: &mut Tx,

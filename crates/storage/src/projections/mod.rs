@@ -1,9 +1,12 @@
 //! Projections: the tables the API reads, written from events.
 //!
-//! The live path and `rebuild` write through the same set-based writer ([`crate::rows`]), so a
-//! rebuild writes exactly what the live path wrote. The `articles` row (with its `slugs`, `article_tags` and `article_authors`
-//! rows) is a function of the aggregate state that [`galley_domain::evolve`] folds from the
-//! events; `article_revisions` and `review_comments` rows are functions of single events.
+//! The live path, `rebuild` and import write through the same set-based writer ([`Rows`]),
+//! so a rebuild writes exactly what the live path wrote. The `articles` row (with its
+//! `slugs`, `article_tags`, `article_authors` and search rows) is a function of the aggregate
+//! state that [`galley_domain::evolve`] folds from the events; `article_revisions`,
+//! `review_comments` and the review queue's and dashboard's tables ([`insights`]) are
+//! functions of single events. [`TABLES`] lists every table a rebuild clears; the users
+//! table is rebuilt from its own log (`crate::auth::changes`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,14 +27,18 @@ use crate::read::rows::{
     REVISION_COLUMNS,
 };
 
-/// Every projection table, in the order a rebuild clears them.
-const PROJECTION_TABLES: [&str; 6] = [
+/// Every projection table of the article log, in the order a rebuild clears them (the search
+/// index, whose SQLite half is a virtual table, is cleared by `fulltext::clear`).
+const TABLES: [&str; 9] = [
     "articles",
     "article_revisions",
     "review_comments",
     "slugs",
     "article_tags",
     "article_authors",
+    "article_reviewers",
+    "review_cycles",
+    "publications",
 ];
 
 /// How many events a rebuild reads per page (and reports progress after).
@@ -176,7 +183,7 @@ pub(crate) async fn verify(db: &Db) -> Result<Vec<ProjectionDiff>, StoreError> {
 
 /// Clears every projection and replays the whole log into it, inside `tx`.
 async fn rebuild(tx: &mut Tx) -> Result<u64, StoreError> {
-    for table in PROJECTION_TABLES.iter().chain(&insights::TABLES) {
+    for table in TABLES {
         tx.exec()
             .execute(&format!("DELETE FROM {table}"), &[])
             .await?;

@@ -1,11 +1,10 @@
-//! The read side that reviewers and dashboards live in: time travel (`article_as_of`), the
-//! review queue and the dashboard figures.
+//! The read side that reviewers and dashboards live in: the review queue and the dashboard
+//! figures.
 //!
-//! Nothing here scans the log. Time travel replays one article's stream (read through the
-//! `(article_id, version)` index) up to a version; the queue and the dashboard read
-//! projections that the append transaction keeps up to date: `article_reviewers`,
-//! `review_cycles` and `publications`, written by [`crate::rows::Rows`] from single events on
-//! the live path and on rebuild alike, and the `articles` row.
+//! Nothing here scans the log. The queue and the dashboard read projections that the append
+//! transaction keeps up to date: `article_reviewers`, `review_cycles` and `publications`,
+//! written by `crate::projections::Rows` from single events on the live path and on rebuild
+//! alike, and the `articles` row.
 //!
 //! Percentiles use the nearest-rank method, computed in Rust over the durations the database
 //! returns (so both backends give identical figures): the p-th percentile of n sorted values
