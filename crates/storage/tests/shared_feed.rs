@@ -11,48 +11,15 @@ use std::time::Duration;
 use common::{command, create, draft, run, Cast};
 use futures::StreamExt;
 use galley_domain::Action;
+use galley_storage::testing::Backend;
 use galley_storage::{EventFilter, Store, StoreOptions};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A store on a fresh database with the given feed tail, and what removes the database.
-struct Fresh {
-    store: Store,
-    postgres: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Fresh {
-    async fn sqlite(feed_tail: usize) -> Fresh {
-        let dir = tempfile::tempdir().unwrap();
-        let url = galley_storage::testing::sqlite_url(dir.path());
-        Fresh {
-            store: connect(&url, feed_tail).await,
-            postgres: None,
-            _dir: Some(dir),
-        }
-    }
-
-    async fn postgres(feed_tail: usize) -> Option<Fresh> {
-        let url = galley_storage::testing::fresh_postgres_url().await?;
-        Some(Fresh {
-            store: connect(&url, feed_tail).await,
-            postgres: Some(url),
-            _dir: None,
-        })
-    }
-
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some(url) = &self.postgres {
-            galley_storage::testing::drop_postgres_database(url).await;
-        }
-    }
-}
-
-async fn connect(url: &str, feed_tail: usize) -> Store {
+/// A store on `backend` with the given feed tail.
+async fn connect(backend: &Backend, feed_tail: usize) -> Store {
     Store::connect(&StoreOptions {
-        url: url.to_owned(),
+        url: backend.url().to_owned(),
         feed_tail,
         ..StoreOptions::default()
     })
@@ -66,9 +33,11 @@ macro_rules! on_both {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let db = super::Fresh::sqlite($tail).await;
-                    super::$name(&db.store).await;
-                    db.finish().await;
+                    let backend = super::Backend::sqlite();
+                    let store = super::connect(&backend, $tail).await;
+                    super::$name(&store).await;
+                    store.close().await;
+                    backend.cleanup().await;
                 }
             )*
         }
@@ -76,9 +45,11 @@ macro_rules! on_both {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let Some(db) = super::Fresh::postgres($tail).await else { return };
-                    super::$name(&db.store).await;
-                    db.finish().await;
+                    let Some(backend) = super::Backend::postgres().await else { return };
+                    let store = super::connect(&backend, $tail).await;
+                    super::$name(&store).await;
+                    store.close().await;
+                    backend.cleanup().await;
                 }
             )*
         }
