@@ -1,7 +1,7 @@
 //! Delivery attempts: the newest [`WEBHOOK_ATTEMPTS_KEPT`] of each endpoint, for people to
 //! see what the receiver answered.
 
-use crate::db::{args, to_i64, to_u64, Db, Exec, Row};
+use crate::backend::{args, to_u64, Db, Exec, Row};
 use crate::error::StoreError;
 use crate::webhooks::{
     AttemptKind, AttemptOutcome, WebhookAttempt, WebhookEndpointId, WEBHOOK_ATTEMPTS_KEPT,
@@ -38,7 +38,7 @@ pub(crate) async fn record_attempt(db: &Db, attempt: &WebhookAttempt) -> Result<
             "DELETE FROM webhook_attempts WHERE endpoint_id = $1 AND id <= \
              (SELECT id FROM webhook_attempts WHERE endpoint_id = $1 \
               ORDER BY id DESC LIMIT 1 OFFSET $2)",
-            &args![key, to_i64(u64::from(WEBHOOK_ATTEMPTS_KEPT))],
+            &args![key, u64::from(WEBHOOK_ATTEMPTS_KEPT)],
         )
         .await?;
     tx.commit().await?;
@@ -92,7 +92,7 @@ pub(crate) async fn attempts(
         "SELECT endpoint_id, position, event_id, attempt, kind, outcome, status, latency_ms, \
          error, response_excerpt, attempted_at FROM webhook_attempts WHERE endpoint_id = $1 \
          ORDER BY id DESC LIMIT $2",
-        &args![id.as_uuid(), to_i64(u64::from(limit))],
+        &args![id.as_uuid(), u64::from(limit)],
     )
     .await?
     .iter()

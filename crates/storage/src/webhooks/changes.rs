@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use galley_domain::UserId;
 
-use crate::db::{args, to_i64, to_u64, Exec, Row};
+use crate::backend::{args, to_u64, Exec, Row};
 use crate::error::StoreError;
 use crate::webhooks::{WebhookChangeRecord, WebhookEndpointId};
 
@@ -51,7 +51,7 @@ pub(crate) async fn changes(
                     "SELECT {columns} FROM webhook_endpoint_changes WHERE endpoint_id = $1 \
                      ORDER BY id DESC LIMIT $2"
                 ),
-                &args![id.as_uuid(), to_i64(u64::from(limit))],
+                &args![id.as_uuid(), u64::from(limit)],
             )
             .await?
         }
@@ -60,7 +60,7 @@ pub(crate) async fn changes(
                 &format!(
                     "SELECT {columns} FROM webhook_endpoint_changes ORDER BY id DESC LIMIT $1"
                 ),
-                &args![to_i64(u64::from(limit))],
+                &args![u64::from(limit)],
             )
             .await?
         }
@@ -71,7 +71,7 @@ pub(crate) async fn changes(
 /// Records one change in a transaction of its own (for what changes nothing in the endpoint,
 /// such as a redelivery).
 pub(crate) async fn record_change(
-    db: &crate::db::Db,
+    db: &crate::backend::Db,
     id: WebhookEndpointId,
     change_type: &str,
     detail: serde_json::Value,

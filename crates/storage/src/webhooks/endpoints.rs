@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use galley_domain::{ArticleId, DomainError, UserId, Version};
 use serde_json::json;
 
-use crate::db::{args, to_u64, Db, Exec, Row, Tx};
+use crate::backend::{args, to_u64, Db, Exec, Row, Tx};
 use crate::error::StoreError;
 use crate::webhooks::changes::audit;
 use crate::webhooks::{
@@ -113,14 +113,7 @@ pub(crate) async fn create(
     now: DateTime<Utc>,
 ) -> Result<WebhookEndpointRecord, StoreError> {
     let (mut tx, _) = db.begin_write(false).await?;
-    if tx.is_pg() {
-        tx.exec()
-            .execute(
-                "SELECT pg_advisory_xact_lock($1)",
-                &args![PG_CREATE_LOCK_KEY],
-            )
-            .await?;
-    }
+    tx.lock_until_commit(PG_CREATE_LOCK_KEY).await?;
     let count = tx
         .exec()
         .fetch_one("SELECT COUNT(*) AS n FROM webhook_endpoints", &[])
@@ -164,18 +157,33 @@ pub(crate) async fn create(
     Ok(record)
 }
 
-/// Reads an endpoint for a change inside `tx` (locking its row on PostgreSQL) and checks the
-/// version the change expects.
+/// The transaction-scoped advisory lock key of changes to one endpoint: 64 bits of a hash of
+/// its id (the dispatcher's lease uses another hash, see `lease.rs`).
+fn change_lock_key(id: WebhookEndpointId) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"galley webhook endpoint change ")
+        .chain_update(id.as_uuid().as_bytes())
+        .finalize();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}
+
+/// Reads an endpoint for a change inside `tx` (changes to it wait for one another) and checks
+/// the version the change expects.
 async fn for_change(
     tx: &mut Tx,
     id: WebhookEndpointId,
     expected: u64,
 ) -> Result<WebhookEndpointRecord, StoreError> {
-    let lock = if tx.is_pg() { " FOR UPDATE" } else { "" };
+    // Changes to one endpoint take turns (on SQLite the write transaction already does), so
+    // two admins naming the same version cannot both pass the check.
+    tx.lock_until_commit(change_lock_key(id)).await?;
     let record = tx
         .exec()
         .fetch_optional(
-            &format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1{lock}"),
+            &format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"),
             &args![id.as_uuid()],
         )
         .await?

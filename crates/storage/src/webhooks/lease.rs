@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
-use crate::db::{args, to_i64};
+use crate::backend::args;
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::webhooks::{Progress, WebhookEndpointId};
@@ -59,6 +59,11 @@ fn lock_key(id: WebhookEndpointId) -> i64 {
     let mut key = [0u8; 8];
     key.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(key)
+}
+
+/// Positions are `u64` in Rust and `BIGINT` in SQL.
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn overran(deadline: Duration) -> StoreError {
