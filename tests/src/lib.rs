@@ -18,7 +18,10 @@
 //!   the domain's one parser in `galley_domain::testing`) and other articles ([`short_article`],
 //!   [`approved_article`]);
 //! - the binary as a child process ([`Galley`]: one-shot commands, and `galley serve` waited for
-//!   until it listens, killed on drop, its stderr kept for failure messages).
+//!   until it listens, killed on drop, its stderr kept for failure messages);
+//! - a webhook receiver on 127.0.0.1 that records what it gets and answers as told
+//!   ([`receiver::Receiver`]), with the Standard Webhooks check by the specification's own
+//!   library ([`receiver::Delivery::verifies`]).
 //!
 //! Invariants: no test asserts on timing; timeouts ([`GUARD`], [`PROCESS_GUARD`]) only guard
 //! against hangs. Every database a test creates is dropped, even when the test fails.
@@ -28,6 +31,7 @@ use std::time::Duration;
 mod binary;
 mod client;
 mod content;
+pub mod receiver;
 mod server;
 mod ws;
 

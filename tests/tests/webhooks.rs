@@ -8,183 +8,18 @@
 //! No assertion is about time: every wait is for a condition, guarded by a timeout.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::IntoResponse;
-use axum::Router;
 use galley::ServerConfig;
+use galley_tests::receiver::{accepted, positions, Delivery, Receiver, STRANGER};
 use galley_tests::{
     approved_article, on_both_backends, short_article, start_with, test_config, Backend, Client,
     Newsroom, GUARD,
 };
 use galley_webhooks::{AddressPolicy, WebhookConfig};
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
-
-/// A secret no endpoint has: 32 zero bytes.
-const STRANGER: &str = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-
-/// One request a receiver got, and what it answered.
-#[derive(Debug, Clone)]
-struct Delivery {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-    json: Value,
-    status: u16,
-}
-
-impl Delivery {
-    fn id(&self) -> String {
-        self.headers["webhook-id"].to_str().unwrap().to_owned()
-    }
-    fn position(&self) -> u64 {
-        self.json["data"]["position"].as_u64().unwrap()
-    }
-    fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-    /// The Standard Webhooks check, by the specification's library.
-    fn verifies(&self, secret: &str) -> bool {
-        standardwebhooks::Webhook::new(secret)
-            .unwrap()
-            .verify(&self.body, &self.headers)
-            .is_ok()
-    }
-}
-
-type Answer = Box<dyn FnMut(&Delivery) -> u16 + Send>;
-
-#[derive(Clone)]
-struct Shared {
-    log: Arc<Mutex<Vec<Delivery>>>,
-    answer: Arc<Mutex<Answer>>,
-}
-
-/// An HTTP receiver on 127.0.0.1 that records every request and answers as told (200 unless
-/// told otherwise), closing each connection after its answer.
-struct Receiver {
-    addr: SocketAddr,
-    shared: Shared,
-    task: Option<JoinHandle<()>>,
-}
-
-async fn record(
-    State(shared): State<Shared>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let mut delivery = Delivery {
-        path: uri.path().to_owned(),
-        json: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        headers,
-        body,
-        status: 0,
-    };
-    let status = (shared.answer.lock().unwrap())(&delivery);
-    delivery.status = status;
-    shared.log.lock().unwrap().push(delivery);
-    (
-        StatusCode::from_u16(status).unwrap(),
-        [("connection", "close")],
-        format!("answered {status}"),
-    )
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let shared = Shared {
-            log: Arc::default(),
-            answer: Arc::new(Mutex::new(Box::new(|_| 200))),
-        };
-        Receiver::listen(SocketAddr::from(([127, 0, 0, 1], 0)), shared).await
-    }
-
-    async fn listen(addr: SocketAddr, shared: Shared) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .expect("the receiver listens");
-        let addr = listener.local_addr().unwrap();
-        let app = Router::new().fallback(record).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Receiver {
-            addr,
-            shared,
-            task: Some(task),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn answer(&self, answer: impl FnMut(&Delivery) -> u16 + Send + 'static) {
-        *self.shared.answer.lock().unwrap() = Box::new(answer);
-    }
-
-    fn log(&self) -> Vec<Delivery> {
-        self.shared.log.lock().unwrap().clone()
-    }
-
-    /// Stops listening: deliveries now fail to connect.
-    async fn stop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-
-    /// Listens again, on the same port.
-    async fn restart(&mut self) {
-        let mut again = Receiver::listen(self.addr, self.shared.clone()).await;
-        self.task = again.task.take();
-    }
-
-    /// Waits until the log satisfies `done` (a hang guard, not a measurement).
-    async fn wait_for(&self, what: &str, done: impl Fn(&[Delivery]) -> bool) -> Vec<Delivery> {
-        let deadline = tokio::time::Instant::now() + GUARD;
-        loop {
-            let log = self.log();
-            if done(&log) {
-                return log;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the receiver never got {what}: {:#?}",
-                log.iter()
-                    .map(|d| (d.path.clone(), d.status, d.json["data"]["position"].clone()))
-                    .collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// The deliveries the receiver accepted (2xx) on `path`, in the order they came.
-fn accepted<'a>(log: &'a [Delivery], path: &str) -> Vec<&'a Delivery> {
-    log.iter().filter(|d| d.ok() && d.path == path).collect()
-}
-
-fn positions(deliveries: &[&Delivery]) -> Vec<u64> {
-    deliveries.iter().map(|d| d.position()).collect()
-}
 
 /// The test configuration, with deliveries allowed to 127.0.0.1 over http, fast retries and a
 /// fast scan.
@@ -414,7 +249,7 @@ async fn a_receiver_that_fails_first_gets_every_event_once_per_id_in_order(backe
         assert!(delivery.verifies(&secret), "{:?}", delivery.headers);
         assert!(!delivery.verifies(STRANGER));
         let mut tampered = delivery.clone();
-        tampered.body = Bytes::from(delivery.body.to_vec().repeat(2));
+        tampered.body = delivery.body.to_vec().repeat(2).into();
         assert!(!tampered.verifies(&secret));
     }
 
@@ -794,7 +629,7 @@ async fn an_endpoint_at_a_private_address_is_refused_without_the_allow_list(back
     let staff = Newsroom::hire(&server).await;
     for url in [
         receiver.url("/hook"),
-        format!("http://localhost:{}/hook", receiver.addr.port()),
+        format!("http://localhost:{}/hook", receiver.addr().port()),
         "http://10.0.0.1/hook".to_owned(),
         "http://192.168.1.10/hook".to_owned(),
         "http://172.16.5.4/hook".to_owned(),
