@@ -147,6 +147,45 @@ const USER_MUTATIONS: &[(&str, &str)] = &[
     ("enableUser", ""),
 ];
 
+/// The webhook mutations: ADMIN's alone, like the user mutations. Each is tried on an endpoint
+/// id that does not exist, so that a role allowed through would meet NOT_FOUND (or, for
+/// creation, a refused url), never a change; the webhooks suite covers what ADMIN does.
+const WEBHOOK_MUTATIONS: &[(&str, &str)] = &[
+    (
+        "createWebhookEndpoint",
+        "(endpoint: { url: \"https://10.0.0.1/\" }) { secret }",
+    ),
+    (
+        "updateWebhookEndpoint",
+        "(id: $w, expectedVersion: 1, description: \"x\") { id }",
+    ),
+    (
+        "pauseWebhookEndpoint",
+        "(id: $w, expectedVersion: 1) { id }",
+    ),
+    (
+        "resumeWebhookEndpoint",
+        "(id: $w, expectedVersion: 1) { id }",
+    ),
+    (
+        "deleteWebhookEndpoint",
+        "(id: $w, expectedVersion: 1) { id }",
+    ),
+    (
+        "rotateWebhookSecret",
+        "(id: $w, expectedVersion: 1) { secret }",
+    ),
+    (
+        "rewindWebhookEndpoint",
+        "(id: $w, expectedVersion: 1, position: 0) { id }",
+    ),
+    (
+        "skipWebhookDelivery",
+        "(id: $w, expectedVersion: 1, position: 1) { id }",
+    ),
+    ("redeliverWebhookEvent", "(id: $w, position: 1) { outcome }"),
+];
+
 /// The staff that prepares articles, separate from the users under test so that no tested
 /// user is an author (which would make an approval a SELF_APPROVAL instead).
 struct Desk {
@@ -317,8 +356,39 @@ async fn every_mutation_is_allowed_to_exactly_its_roles_and_forbidden_ones_write
         .iter()
         .map(|c| c.mutation)
         .chain(USER_MUTATIONS.iter().map(|(m, _)| *m))
+        .chain(WEBHOOK_MUTATIONS.iter().map(|(m, _)| *m))
         .collect();
     assert_eq!(in_matrix, in_schema);
+
+    // The webhook mutations are ADMIN's alone.
+    let nobody = "01900000-0000-7000-8000-000000000000";
+    for (mutation, rest) in WEBHOOK_MUTATIONS {
+        let uses_id = rest.contains("$w");
+        let query = if uses_id {
+            format!("mutation($w: ID!) {{ {mutation}{rest} }}")
+        } else {
+            format!("mutation {{ {mutation}{rest} }}")
+        };
+        let variables = if uses_id {
+            json!({ "w": nobody })
+        } else {
+            json!({})
+        };
+        for (role, client) in roles {
+            let reply = client.post(&query, variables.clone()).await;
+            let expected = match (role, uses_id) {
+                (Role::Admin, true) => "NOT_FOUND",
+                (Role::Admin, false) => "VALIDATION_FAILED",
+                _ => "FORBIDDEN",
+            };
+            assert_eq!(
+                reply.code(),
+                Some(expected),
+                "{mutation} as {role}: {}",
+                reply.body
+            );
+        }
+    }
 
     // The user mutations are ADMIN's alone; a refusal records no change.
     let target = add_user(&server, "tess", &[Role::Viewer]).await.id;
