@@ -1,15 +1,35 @@
 //! The GraphQL schema: types, queries, mutations and subscriptions, and how it is built.
+//!
+//! Modules depend one way, from the leaves up (none imports one below it in this list, no two
+//! import each other):
+//!
+//! - leaves: `context` (what resolvers find in the context), `diff` and `markdown` (pure: the
+//!   revision diff, bodies as sanitised HTML), `enums` (the shared enums), `durations`;
+//! - `args` (argument checks), `inputs` (input objects and list orders), `view` (the one view
+//!   of an article's record and content, and the `Content` object);
+//! - object types, each with the resolver functions of its fields: `users` (`User`, user
+//!   changes), `revision` (`Revision`, `Comment`, `Correction`), `history` (`ArticleSnapshot`,
+//!   `RevisionDiff`), `article` (`Article` and `Event`, which lead to each other), `stages`
+//!   (`TimeInStage`), `insights` (`Dashboard`, the review queue);
+//! - the roots: `query`, `mutation`, `subscription`, and this module, which builds the schema.
 
+pub mod args;
+pub mod article;
 pub mod context;
 pub mod diff;
+pub mod durations;
+pub mod enums;
 pub mod history;
+pub mod inputs;
 pub mod insights;
+pub mod markdown;
 pub mod mutation;
 pub mod query;
+pub mod revision;
 pub mod stages;
 pub mod subscription;
-pub mod types;
 pub mod users;
+pub mod view;
 
 use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
 use galley_storage::Store;
@@ -19,15 +39,6 @@ pub use context::{Loaders, RequestContext};
 pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::Subscription;
-
-/// The complexity of a list field: its children's, once per item of a page of `first` (20 when
-/// absent). Named by the `complexity` attribute of every paginated field.
-pub(crate) fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
-    let items = usize::try_from(first.unwrap_or(20).max(1)).unwrap_or(1);
-    items
-        .saturating_mul(child_complexity)
-        .min(u32::MAX as usize)
-}
 
 /// Galley's schema type.
 pub type GalleySchema = Schema<Query, Mutation, Subscription>;
@@ -56,10 +67,10 @@ pub fn build_introspection_schema(store: Store, limits: ApiLimits) -> GalleySche
 /// DateTime<Utc> scalar").
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation, Subscription)
-        .override_output_type_description::<query::ArticleConnection>(
+        .override_output_type_description::<article::ArticleConnection>(
             "A page of articles, with the cursors to fetch the next one.",
         )
-        .override_output_type_description::<types::EventConnection>(
+        .override_output_type_description::<article::EventConnection>(
             "A page of events of the log, with the cursors to fetch the next one.",
         )
         .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
