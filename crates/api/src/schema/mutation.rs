@@ -110,6 +110,9 @@ fn article_id(id: &ID) -> ApiResult<ArticleId> {
     parse_id("articleId", id)
 }
 
+// The arguments most mutations share (`articleId`, `expectedVersion`, `idempotencyKey`,
+// `userId`, `content`) repeat their descriptions: async-graphql 7 takes an argument's `desc`
+// only as a string literal. A test in `schema` holds each to one text.
 /// Every change: each mutation is one domain command that appends events to the log, names
 /// the version it expects, and may carry an idempotency key.
 #[Object]
