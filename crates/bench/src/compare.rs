@@ -111,6 +111,8 @@ pub struct PeerConfig {
     pub dir: std::path::PathBuf,
     /// The peer's authentication.
     pub auth: PeerAuth,
+    /// Its Node.js processes.
+    pub workers: u32,
 }
 
 /// wrk for reads: 2 threads, 32 connections.
@@ -747,7 +749,12 @@ async fn stage(
     };
     let jwt = peer_token.as_deref().map(|t| (secret.as_str(), t));
     let peer = installed
-        .start(&db.url, jwt, &db.scratch("postgraphile.log"))
+        .start(
+            &db.url,
+            jwt,
+            config.workers,
+            &db.scratch("postgraphile.log"),
+        )
         .await?;
     eprintln!(
         "bench: peer: {} ready in {:.1} s (pid {})",
@@ -857,10 +864,14 @@ async fn stage(
     peer.stop();
     server.stop()?;
 
-    let baseline = match config.auth {
-        PeerAuth::Jwt => format!("{} (JWT)", peer::NAME),
-        PeerAuth::None => format!("{} (no auth)", peer::NAME),
+    let mut baseline = match config.auth {
+        PeerAuth::Jwt => format!("{} (JWT", peer::NAME),
+        PeerAuth::None => format!("{} (no auth", peer::NAME),
     };
+    if config.workers > 1 {
+        baseline.push_str(&format!(", {} workers", config.workers));
+    }
+    baseline.push(')');
     for (case, [galley, peer]) in measured.iter().zip(&results) {
         rows.push(case_row(backend, &case.name, galley, peer, &baseline));
     }
@@ -877,11 +888,13 @@ async fn stage(
         ));
     }
     notes.push(format!(
-        "peer stage: {} articles written by Galley, its articles table served by both; wrk \
+        "peer stage: {} articles written by Galley (the seed article's {}-byte body), its \
+         articles table served by both; wrk \
          -t{READ_THREADS} -c{READ_CONNECTIONS} (writes -t{WRITERS} -c{WRITERS}) --latency, {} s \
          per case and side, {} round(s) alternating which side goes first; ranges are the \
          lowest and highest round; machine noise: {} at 1 client {} tx/s before, {} tx/s after",
         plan.articles,
+        seed().body.len(),
         plan.secs,
         plan.rounds,
         noise_label,

@@ -59,9 +59,12 @@ struct Cli {
     /// target directory).
     #[arg(long, env = "GALLEY_BENCH_PEER_DIR", global = true)]
     peer_dir: Option<PathBuf>,
-    /// How the peer authenticates requests.
-    #[arg(long, value_enum, default_value_t = PeerAuth::Jwt, global = true)]
+    /// How the peer authenticates requests: none (its fastest setup, the default) or JWT.
+    #[arg(long, value_enum, default_value_t = PeerAuth::None, global = true)]
     peer_auth: PeerAuth,
+    /// Node.js processes of the peer (PostGraphile's `--cluster-workers` when above 1).
+    #[arg(long, default_value_t = 1, global = true)]
+    peer_workers: u32,
     /// Seconds of each wrk run in the peer stage (overrides the mode's).
     #[arg(long, global = true)]
     peer_secs: Option<u64>,
@@ -271,6 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 None => peer::default_dir()?,
             },
             auth: cli.peer_auth,
+            workers: cli.peer_workers.max(1),
         };
         eprintln!("bench: peer stage");
         let outcome = AssertUnwindSafe(compare::run(&config, &bin, &mut rows, &mut notes))

@@ -32,7 +32,7 @@ const PACKAGE_LOCK: &str = include_str!("../peer/package-lock.json");
 /// Longest PostGraphile may take to introspect the database and answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// The connections PostGraphile's pool may hold: galley's default
+/// The connections PostGraphile may hold, shared by its workers: galley's default
 /// (`GALLEY_DATABASE_MAX_CONNECTIONS`, 16), so neither side has more database sessions.
 pub const POOL_SIZE: u32 = 16;
 
@@ -139,12 +139,14 @@ impl Installed {
     /// The options are those of a production deployment: no GraphiQL, no query log, no
     /// `--watch`, the flags its help marks recommended (`--dynamic-json`,
     /// `--no-setof-functions-contain-nulls`, `--no-ignore-rbac`, `--no-ignore-indexes`),
-    /// `NODE_ENV=production`, a pool as large as galley's, and, with `jwt_secret`, JWT
-    /// authentication.
+    /// `NODE_ENV=production`, a pool as large as galley's; with `jwt` (the secret and a
+    /// token to check it with), JWT authentication; with `workers` above 1, that many Node.js
+    /// processes (`--cluster-workers`), each with its own pool.
     pub async fn start(
         &self,
         database_url: &str,
         jwt: Option<(&str, &str)>,
+        workers: u32,
         log_path: &Path,
     ) -> anyhow::Result<Peer> {
         let port = server::free_port()?;
@@ -161,13 +163,19 @@ impl Installed {
             .args(["--schema", "public"])
             .args(["--host", "127.0.0.1"])
             .args(["--port", &port.to_string()])
-            .args(["--max-pool-size", &POOL_SIZE.to_string()])
+            .args([
+                "--max-pool-size",
+                &POOL_SIZE.div_ceil(workers.max(1)).to_string(),
+            ])
             .arg("--disable-graphiql")
             .arg("--disable-query-log")
             .arg("--dynamic-json")
             .arg("--no-setof-functions-contain-nulls")
             .arg("--no-ignore-rbac")
             .arg("--no-ignore-indexes");
+        if workers > 1 {
+            cmd.args(["--cluster-workers", &workers.to_string()]);
+        }
         let mut header = None;
         if let Some((secret, token)) = jwt {
             cmd.args(["--jwt-secret", secret]);
