@@ -299,11 +299,11 @@ struct Case {
     smoke: bool,
 }
 
-/// Who answers.
+/// Who answers (the index of its results).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Who {
-    Galley,
-    Peer,
+    Galley = 0,
+    Peer = 1,
 }
 
 impl Who {
@@ -691,14 +691,12 @@ pub async fn run(
             tokio::task::spawn_blocking(move || Installed::install(&dir)).await??
         }
         None => {
-            return skip(
-                notes,
-                format!(
-                "PostGraphile {} is not installed in {} (a `galley-bench peer` run installs it)",
+            let why = format!(
+                "PostGraphile {} is not in {} (a `galley-bench peer` run installs it)",
                 peer::VERSION,
                 config.dir.display()
-            ),
-            )
+            );
+            return skip(notes, why);
         }
     };
     let db = BenchDb::create(Backend::Postgres).await?;
