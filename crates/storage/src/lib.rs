@@ -1,45 +1,49 @@
 //! Galley's storage: the append-only event log that is the source of truth, the projections
 //! the API reads, and the live feed, on SQLite (embedded default) and PostgreSQL.
 //!
-//! Everything goes through the [`Store`] facade. A command runs in one transaction: the
-//! article's events are read, [`galley_domain::decide`] is asked, the new events are appended
-//! with the next global positions, the projections are updated, and the transaction commits
-//! before the feed is woken. Invariants: nothing updates or deletes an event; positions are
-//! global, contiguous and commit-ordered (appends are serialised on the `log_head` row on
-//! PostgreSQL and by the single writer on SQLite); every projection row follows from the log,
-//! so `rebuild_projections` gives
-//! exactly what the live path wrote; the feed's notifications are doorbells, and readers
-//! always re-read the log. See ARCHITECTURE-storage.md beside this crate.
+//! Everything goes through the [`Store`] facade (`store.rs`, the only `impl Store`), and the
+//! folders follow a command's flow, each importing only those below it:
+//!
+//! - `backend/`: the dialect layer (pools, transactions, arguments, rows, set-based
+//!   statements) and every difference between PostgreSQL and SQLite;
+//! - `log/`: reading the log, appending events, idempotency keys, the head;
+//! - `projections/`: every projection's rows, rebuild and verify;
+//! - `write/`: the writer: group commit, planning a batch in memory, the batch's transaction
+//!   (begin → plan → log → projections → commit → ring the feed), import;
+//! - `read/`: article, list, search, time-travel and dashboard reads;
+//! - `feed/`: the doorbell and the PostgreSQL listener (it is handed a callback, and knows no
+//!   store internals);
+//! - `auth/`: users, tokens and their cache, sessions.
+//!
+//! Invariants: nothing updates or deletes an event; positions are global, contiguous and
+//! commit-ordered (appends are serialised on the `log_head` row on PostgreSQL and by the
+//! single writer on SQLite); every projection row follows from the log, so
+//! `rebuild_projections` gives exactly what the live path wrote; the feed's notifications are
+//! doorbells, and readers always re-read the log. See ARCHITECTURE-storage.md beside this
+//! crate.
 
-mod append;
-mod batch;
-mod db;
+mod auth;
+mod backend;
 mod error;
 mod feed;
-mod group;
-mod insights;
+mod log;
 mod model;
-mod project;
+mod projections;
 mod read;
-mod rows;
-mod search;
-mod sessions;
-mod stages;
 mod store;
 pub mod testing;
-mod user_changes;
-mod users;
+mod write;
 
-pub use append::PendingCommand;
+pub use auth::cache::TOKEN_CACHE_TTL;
+pub use auth::changes::{check_user_name, UserChange, UserChangeRecord, USER_NAME_MAX_CHARS};
+pub use auth::sessions::Credentials;
+pub use backend::BackendKind;
 pub use error::StoreError;
-pub use group::DEFAULT_MAX_BATCH;
-pub use insights::{
-    percentile, AsOf, BounceCount, Dashboard, DashboardQuery, DayCount, DurationStats,
+pub use model::*;
+pub use read::dashboard::{
+    percentile, BounceCount, Dashboard, DashboardQuery, DayCount, DurationStats,
     OverduePublication, ReviewerFigures, MAX_DASHBOARD_DAYS,
 };
-pub use model::*;
-pub use sessions::Credentials;
-pub use stages::{StageFigures, StageNow};
+pub use read::stages::{StageFigures, StageNow};
 pub use store::*;
-pub use user_changes::{check_user_name, UserChange, UserChangeRecord, USER_NAME_MAX_CHARS};
-pub use users::TOKEN_CACHE_TTL;
+pub use write::{BeforeCommitHook, CommitDecision, DEFAULT_MAX_BATCH};

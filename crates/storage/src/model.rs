@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use galley_domain::{
-    ArticleContent, ArticleId, CommentId, Event, EventData, RevisionNumber, Role, Status, UserId,
-    Version,
+    Article, ArticleContent, ArticleId, Command, CommentId, Event, EventData, RevisionNumber, Role,
+    Status, UserId, Version,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -235,4 +235,82 @@ pub struct Page<T> {
     pub items: Vec<(String, T)>,
     /// Whether more items follow the last one.
     pub has_next_page: bool,
+}
+
+impl ArticleRecord {
+    /// The `articles` row the live path writes for this state; `None` before `ArticleCreated`.
+    pub(crate) fn of(article: &Article) -> Option<ArticleRecord> {
+        Some(ArticleRecord {
+            id: article.id?,
+            version: article.version,
+            status: article.status,
+            revision: article.revision(),
+            content: article.content()?.clone(),
+            live_revision: article.live_revision,
+            approved_revision: article.approval.as_ref().map(|a| a.revision),
+            embargo_until: article.embargo_until,
+            scheduled_for: article.scheduled_for,
+            schedule_blocked_reason: article.schedule_blocked.clone(),
+            authors: article.authors.clone(),
+            reviewers: article.reviewers.clone(),
+            created_at: article.created_at?,
+            first_submitted_at: article.first_submitted_at,
+            submitted_at: article.submitted_at,
+            first_published_at: article.first_published_at,
+            last_published_at: article.last_published_at,
+            updated_at: article.updated_at?,
+        })
+    }
+}
+
+/// A difference `verify` found between the live projections and a rebuild from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionDiff {
+    /// The table.
+    pub table: String,
+    /// The row's key, as text.
+    pub key: String,
+    /// What differs, for a human.
+    pub detail: String,
+}
+
+/// Order of a stream read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Oldest first.
+    #[default]
+    Forward,
+    /// Newest first.
+    Backward,
+}
+
+/// A scheduled article whose time has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueArticle {
+    /// The article.
+    pub id: ArticleId,
+    /// Its version, to expect when publishing.
+    pub version: Version,
+    /// When it was due.
+    pub scheduled_for: DateTime<Utc>,
+}
+
+/// A point in an article's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// Right after the event with this stream version.
+    Version(Version),
+    /// Right after the last event recorded at or before this time.
+    Time(DateTime<Utc>),
+}
+
+/// One command waiting to be appended: the unit a group-commit writer gathers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingCommand {
+    /// The command.
+    pub command: Command,
+    /// Tracing metadata for its events.
+    pub metadata: Metadata,
+    /// The idempotency key the client sent, if any, already scoped to its user.
+    pub idempotency_key: Option<String>,
 }

@@ -1,26 +1,29 @@
 //! The facade the API and the binary use. Every method's contract is written on it; the
 //! backends behind it must behave identically (the contract suite runs on both).
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use galley_domain::{ArticleId, Command, RevisionNumber, Role, UserId, Version};
 use tokio::task::JoinHandle;
 
-use crate::append::PendingCommand;
-use crate::db::{args, Db};
+use crate::auth::cache::{TokenCache, TOKENS_CHANNEL};
+use crate::backend::{BackendKind, Connect, Db};
 use crate::error::StoreError;
-use crate::feed::Feed;
+use crate::feed::{self, Feed, Listener};
+use crate::log::{self, NOTIFY_CHANNEL};
 use crate::model::{
-    ArticleFilter, ArticleOrder, ArticleRecord, CommandOutcome, CommentRecord, EventFilter,
-    Metadata, Page, Position, RevisionRecord, StoredEvent, UserRecord,
+    ArticleFilter, ArticleOrder, ArticleRecord, AsOf, CommandOutcome, CommentRecord, Direction,
+    DueArticle, EventFilter, Metadata, Page, PendingCommand, Position, ProjectionDiff,
+    RevisionRecord, StoredEvent, UserRecord,
 };
-use crate::{project, read};
-
-/// How many imported events are written per set-based flush.
-const IMPORT_PAGE: u64 = 2_000;
+use crate::write::{BeforeCommitHook, Writer};
+use crate::{auth, projections, read, write};
+use auth::changes::{UserChange, UserChangeRecord};
+use auth::sessions::Credentials;
+use read::dashboard::{Dashboard, DashboardQuery};
+use read::stages::StageFigures;
 
 /// The default deadline of one database call.
 pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -42,7 +45,7 @@ pub struct StoreOptions {
     /// How long a successful token lookup is reused without asking the database again;
     /// zero turns the cache off. A revocation made through this store, or on PostgreSQL
     /// through any process, empties the cache at once; on SQLite another process's
-    /// revocation takes effect within this time (see [`crate::users`]).
+    /// revocation takes effect within this time.
     pub token_cache_ttl: std::time::Duration,
     /// The deadline of every database call (a statement, a begin, a commit): one that
     /// overruns it fails as unavailable ([`StoreError::is_unavailable`]), so a stalled
@@ -61,53 +64,12 @@ impl Default for StoreOptions {
             url: "sqlite://galley.db?mode=rwc".to_owned(),
             max_connections: 8,
             migrate: true,
-            max_batch: crate::group::DEFAULT_MAX_BATCH,
-            token_cache_ttl: crate::users::TOKEN_CACHE_TTL,
+            max_batch: write::DEFAULT_MAX_BATCH,
+            token_cache_ttl: crate::auth::cache::TOKEN_CACHE_TTL,
             statement_timeout: STATEMENT_TIMEOUT,
             acquire_timeout: ACQUIRE_TIMEOUT,
         }
     }
-}
-
-/// Which database a store runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// The embedded default.
-    Sqlite,
-    /// The production store.
-    Postgres,
-}
-
-/// A difference `verify` found between the live projections and a rebuild from the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectionDiff {
-    /// The table.
-    pub table: String,
-    /// The row's key, as text.
-    pub key: String,
-    /// What differs, for a human.
-    pub detail: String,
-}
-
-/// Order of a stream read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Direction {
-    /// Oldest first.
-    #[default]
-    Forward,
-    /// Newest first.
-    Backward,
-}
-
-/// A scheduled article whose time has come.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DueArticle {
-    /// The article.
-    pub id: ArticleId,
-    /// Its version, to expect when publishing.
-    pub version: Version,
-    /// When it was due.
-    pub scheduled_for: DateTime<Utc>,
 }
 
 /// The event store, its projections and its live feed. Cheap to clone (an `Arc` inside).
@@ -116,38 +78,18 @@ pub struct Store {
     pub(crate) inner: Arc<Inner>,
 }
 
-/// What a [`BeforeCommitHook`] decides.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommitDecision {
-    /// Go on and commit.
-    Commit,
-    /// Roll the transaction back, as a crash before commit would.
-    Abort,
-}
-
-/// A test hook run inside every append transaction after its events are written and before it
-/// commits, with the events about to commit. The contract suite uses it to hold a writer's
-/// transaction open (out-of-order commits) and to abort transactions mid-way. `None` in
-/// production.
-#[doc(hidden)]
-pub type BeforeCommitHook =
-    Arc<dyn Fn(Vec<StoredEvent>) -> BoxFuture<'static, CommitDecision> + Send + Sync>;
-
 /// The shared state behind every clone of a [`Store`].
 pub(crate) struct Inner {
     /// The pools.
     pub(crate) db: Db,
     /// Wakes subscribers when the head moves.
-    pub(crate) feed: Feed,
-    /// See [`BeforeCommitHook`].
-    pub(crate) before_commit: RwLock<Option<BeforeCommitHook>>,
+    pub(crate) feed: Arc<Feed>,
     /// The PostgreSQL LISTEN task, stopped on close or drop.
     pub(crate) listener: Mutex<Option<JoinHandle<()>>>,
     /// The group-commit writer that `execute` queues commands to.
-    pub(crate) writer: crate::group::Writer,
-    /// Recent token lookups (see [`crate::users::TokenCache`]).
-    pub(crate) tokens: crate::users::TokenCache,
+    pub(crate) writer: Writer,
+    /// Recent token lookups.
+    pub(crate) tokens: TokenCache,
 }
 
 impl std::fmt::Debug for Inner {
@@ -172,23 +114,43 @@ impl Drop for Inner {
     }
 }
 
+/// The PostgreSQL listener's notifications: a new head rings the doorbell; a revocation, or a
+/// moment when either may have been missed, also empties the token cache.
+impl Listener for Inner {
+    fn notified(&self, channel: &str, payload: &str) {
+        if channel == TOKENS_CHANNEL {
+            self.tokens.clear();
+        } else {
+            match payload.parse::<Position>() {
+                Ok(head) => self.feed.bump(head),
+                Err(_) => self.feed.ring(),
+            }
+        }
+    }
+
+    fn missed(&self) {
+        self.feed.ring();
+        self.tokens.clear();
+    }
+}
+
 impl Store {
     /// Installs (or, with `None`, removes) the [`BeforeCommitHook`]. For tests only.
     #[doc(hidden)]
     pub fn set_before_commit_hook(&self, hook: Option<BeforeCommitHook>) {
-        *self
-            .inner
-            .before_commit
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = hook;
+        self.inner.writer.set_hook(hook);
     }
 
-    pub(crate) fn before_commit_hook(&self) -> Option<BeforeCommitHook> {
-        self.inner
-            .before_commit
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// Append transactions this store has committed (grouped or not). For tests.
+    #[doc(hidden)]
+    pub fn commits(&self) -> u64 {
+        self.inner.writer.commits()
+    }
+
+    /// Commands waiting in the group-commit queue, not yet taken into a batch. For tests.
+    #[doc(hidden)]
+    pub fn queued_commands(&self) -> usize {
+        self.inner.writer.queued()
     }
 
     /// Runs raw SQL outside the event log's rules, for tests that must corrupt a projection
@@ -204,23 +166,31 @@ impl Store {
     /// Opens the pool the URL names, applies the session settings of DESIGN.md §5 and, when
     /// asked, runs migrations.
     pub async fn connect(options: &StoreOptions) -> Result<Store, StoreError> {
-        let db = Db::connect(options).await?;
+        let db = Db::connect(&Connect {
+            url: &options.url,
+            max_connections: options.max_connections,
+            statement_timeout: options.statement_timeout,
+            acquire_timeout: options.acquire_timeout,
+        })
+        .await?;
         if options.migrate {
             db.migrate().await?;
         }
+        let feed = Arc::new(Feed::new());
         let inner = Arc::new(Inner {
+            writer: Writer::new(db.clone(), feed.clone(), options.max_batch),
             db,
-            feed: Feed::new(),
-            before_commit: RwLock::new(None),
+            feed,
             listener: Mutex::new(None),
-            writer: crate::group::Writer::new(options.max_batch),
-            tokens: crate::users::TokenCache::new(options.token_cache_ttl),
+            tokens: TokenCache::new(options.token_cache_ttl),
         });
-        crate::group::Writer::start(&inner);
+        inner.writer.start();
         if let Some(pool) = inner.db.pg_pool() {
-            let task = tokio::spawn(crate::feed::listen_postgres(
+            let target: std::sync::Weak<dyn Listener> = Arc::downgrade(&inner) as _;
+            let task = tokio::spawn(feed::listen_postgres(
                 pool.clone(),
-                Arc::downgrade(&inner),
+                vec![NOTIFY_CHANNEL, TOKENS_CHANNEL],
+                target,
                 inner.db.deadline(),
             ));
             *inner.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
@@ -293,41 +263,43 @@ impl Store {
         idempotency_key: Option<String>,
     ) -> Result<CommandOutcome, StoreError> {
         let idempotency_key =
-            idempotency_key.map(|key| crate::append::scoped_key(command.actor.user, &key));
-        self.execute_one(PendingCommand {
-            command,
-            metadata,
-            idempotency_key,
-        })
-        .await
+            idempotency_key.map(|key| log::keys::scoped(command.actor.user, &key));
+        self.inner
+            .writer
+            .execute(PendingCommand {
+                command,
+                metadata,
+                idempotency_key,
+            })
+            .await
+    }
+
+    /// Runs a batch of commands in one transaction: each is checked against its own expected
+    /// version and either appends all its events or none, without affecting the others; the
+    /// transaction commits once and every result is answered after the commit. If the commit
+    /// itself fails, every command of the batch fails and nothing of it is visible.
+    ///
+    /// The group-commit writer runs concurrent [`Store::execute`] calls through it; with
+    /// grouping off, `execute` runs it with a batch of one.
+    ///
+    /// Runs in an `append_batch` span (info), a child of the caller's span.
+    pub async fn execute_batch(
+        &self,
+        batch: Vec<PendingCommand>,
+    ) -> Vec<Result<CommandOutcome, StoreError>> {
+        self.inner.writer.execute_batch(batch).await
     }
 
     /// Forgets the idempotency keys recorded before `before`, in batches, and says how many it
     /// removed. The log is not touched: a key only remembers which positions a command
     /// appended. A key used again after it is pruned names a new command.
     pub async fn prune_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut removed = 0;
-        loop {
-            let (mut tx, _) = self.inner.db.begin_write(false).await?;
-            let n = tx
-                .exec()
-                .execute(
-                    "DELETE FROM idempotency_keys WHERE key IN \
-                     (SELECT key FROM idempotency_keys WHERE created_at < $1 LIMIT 1000)",
-                    &args![before],
-                )
-                .await?;
-            tx.commit().await?;
-            removed += n;
-            if n < 1000 {
-                return Ok(removed);
-            }
-        }
+        log::keys::prune(&self.inner.db, before).await
     }
 
     /// One article's projection.
     pub async fn article(&self, id: ArticleId) -> Result<Option<ArticleRecord>, StoreError> {
-        read::article(self.inner.db.reader(), id).await
+        read::articles::article(self.inner.db.reader(), id).await
     }
 
     /// Several articles at once (for DataLoader); missing ids are absent from the result.
@@ -335,12 +307,12 @@ impl Store {
         &self,
         ids: &[ArticleId],
     ) -> Result<Vec<ArticleRecord>, StoreError> {
-        read::articles_by_ids(self.inner.db.reader(), ids).await
+        read::articles::articles_by_ids(self.inner.db.reader(), ids).await
     }
 
     /// The article whose current revision has this slug.
     pub async fn article_by_slug(&self, slug: &str) -> Result<Option<ArticleRecord>, StoreError> {
-        read::article_by_slug(self.inner.db.reader(), slug).await
+        read::articles::article_by_slug(self.inner.db.reader(), slug).await
     }
 
     /// A keyset-paginated, filtered list. `after` is an opaque cursor from an earlier page
@@ -352,12 +324,12 @@ impl Store {
         first: u32,
         after: Option<&str>,
     ) -> Result<Page<ArticleRecord>, StoreError> {
-        read::list_articles(self.inner.db.reader(), filter, order, first, after).await
+        read::articles::list_articles(self.inner.db.reader(), filter, order, first, after).await
     }
 
     /// Every revision of an article, oldest first.
     pub async fn revisions(&self, id: ArticleId) -> Result<Vec<RevisionRecord>, StoreError> {
-        read::revisions(self.inner.db.reader(), id, None).await
+        read::articles::revisions(self.inner.db.reader(), id, None).await
     }
 
     /// One revision.
@@ -366,9 +338,11 @@ impl Store {
         id: ArticleId,
         n: RevisionNumber,
     ) -> Result<Option<RevisionRecord>, StoreError> {
-        Ok(read::revisions(self.inner.db.reader(), id, Some(n))
-            .await?
-            .pop())
+        Ok(
+            read::articles::revisions(self.inner.db.reader(), id, Some(n))
+                .await?
+                .pop(),
+        )
     }
 
     /// Review comments on an article, oldest first, optionally of one revision.
@@ -377,7 +351,7 @@ impl Store {
         id: ArticleId,
         revision: Option<RevisionNumber>,
     ) -> Result<Vec<CommentRecord>, StoreError> {
-        read::comments(self.inner.db.reader(), id, revision).await
+        read::articles::comments(self.inner.db.reader(), id, revision).await
     }
 
     /// Events of one stream. Forward: versions greater than `cursor` (0 = from the start).
@@ -391,7 +365,7 @@ impl Store {
         limit: u32,
         types: &[String],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        read::read_stream(self.inner.db.reader(), id, direction, cursor, limit, types).await
+        log::read::read_stream(self.inner.db.reader(), id, direction, cursor, limit, types).await
     }
 
     /// Events of the global log with positions greater than `after`, in position order, at
@@ -402,12 +376,12 @@ impl Store {
         limit: u32,
         filter: &EventFilter,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        read::read_all(self.inner.db.reader(), after, limit, filter).await
+        log::read::read_all(self.inner.db.reader(), after, limit, filter).await
     }
 
     /// The highest committed position (0 for an empty log).
     pub async fn head(&self) -> Result<Position, StoreError> {
-        read::head(self.inner.db.reader()).await
+        log::read::head(self.inner.db.reader()).await
     }
 
     /// Every event after `after` that matches the filter, exactly once and in position order:
@@ -418,7 +392,7 @@ impl Store {
         after: Position,
         filter: EventFilter,
     ) -> BoxStream<'static, Result<StoredEvent, StoreError>> {
-        self.subscribe_stream(after, filter)
+        feed::subscribe(&self.inner.feed, self.inner.db.clone(), after, filter)
     }
 
     /// Adds a user with the SHA-256 hex hash of their first token. Names are unique
@@ -431,8 +405,16 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<UserRecord, StoreError> {
-        self.create_user_impl(id, name, roles, token_hash, now)
-            .await
+        auth::users::create_user(
+            &self.inner.db,
+            &self.inner.tokens,
+            id,
+            name,
+            roles,
+            token_hash,
+            now,
+        )
+        .await
     }
 
     /// Adds another token for an existing user (by name).
@@ -442,7 +424,7 @@ impl Store {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<UserRecord, StoreError> {
-        self.add_token_impl(user_name, token_hash, now).await
+        auth::users::add_token(&self.inner.db, user_name, token_hash, now).await
     }
 
     /// The user holding a live (not revoked) token with this hash.
@@ -450,7 +432,7 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
-        self.user_by_token_hash_impl(token_hash).await
+        auth::users::user_by_token_hash(&self.inner.db, &self.inner.tokens, token_hash).await
     }
 
     /// Changes whenever token lookups may have been revoked: a revocation through this store,
@@ -469,12 +451,12 @@ impl Store {
 
     /// Users by id (for resolving actors and reviewers).
     pub async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserRecord>, StoreError> {
-        self.users_by_ids_impl(ids).await
+        auth::users::users_by_ids(&self.inner.db, ids).await
     }
 
     /// Every user, by name.
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        self.users_impl().await
+        auth::users::users(&self.inner.db).await
     }
 
     /// Revokes every token of a user (by name); returns how many were revoked.
@@ -483,7 +465,7 @@ impl Store {
         user_name: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        self.revoke_tokens_impl(user_name, now).await
+        auth::users::revoke_tokens(&self.inner.db, &self.inner.tokens, user_name, now).await
     }
 
     /// Scheduled articles due at `now`, oldest due first.
@@ -492,14 +474,12 @@ impl Store {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<DueArticle>, StoreError> {
-        read::due_articles(self.inner.db.reader(), now, limit).await
+        read::articles::due_articles(self.inner.db.reader(), now, limit).await
     }
 
     /// Drops every projection and replays the whole log into it. Returns events replayed.
     pub async fn rebuild_projections(&self) -> Result<u64, StoreError> {
-        let (mut tx, _) = self.inner.db.begin_write(true).await?;
-        let replayed = project::rebuild(&mut tx).await?;
-        tx.commit().await?;
+        let replayed = projections::rebuild_in_place(&self.inner.db).await?;
         // The users rows were rewritten from the user log; cached lookups may hold old ones.
         self.inner.tokens.clear();
         Ok(replayed)
@@ -507,57 +487,155 @@ impl Store {
 
     /// Rebuilds into a scratch copy and reports every difference from the live tables.
     pub async fn verify_projections(&self) -> Result<Vec<ProjectionDiff>, StoreError> {
-        // The scratch copy is the live tables themselves, rebuilt inside a transaction that
-        // is rolled back: the comparison runs the very code a rebuild runs. The transaction
-        // holds the write lock, so no append changes the log between the two readings.
-        let (mut tx, _) = self.inner.db.begin_write(true).await?;
-        let live = project::dump(&mut tx).await?;
-        project::rebuild(&mut tx).await?;
-        let rebuilt = project::dump(&mut tx).await?;
-        tx.rollback().await?;
-        Ok(project::diff(&live, &rebuilt))
+        projections::verify(&self.inner.db).await
     }
 
     /// Appends events exactly as exported (ids, versions, positions, envelopes kept) and
     /// projects them; used by `galley events import` into an empty database.
     pub async fn import_events(&self, events: &[StoredEvent]) -> Result<u64, StoreError> {
-        let (mut tx, mut head) = self.inner.db.begin_write(true).await?;
-        let mut projector = project::Projector::default();
-        for event in events {
-            if event.position != head + 1 {
-                return Err(StoreError::Invalid {
-                    field: "position".to_owned(),
-                    message: format!(
-                        "event {} has position {} but the log continues at {}",
-                        event.event_id,
-                        event.position,
-                        head + 1
-                    ),
-                });
-            }
-            // Read through the upcaster first: an event this build cannot read is refused.
-            event.event()?;
-            projector.insert(event);
-            projector.apply(&mut tx, event).await?;
-            head = event.position;
-            if head % IMPORT_PAGE == 0 {
-                projector.flush(&mut tx).await?;
-            }
-        }
-        projector.flush(&mut tx).await?;
-        tx.exec()
-            .execute("UPDATE log_head SET position = $1", &args![head])
-            .await?;
-        if tx.is_pg() {
-            tx.exec()
-                .execute(
-                    "SELECT pg_notify($1, $2)",
-                    &args![crate::append::NOTIFY_CHANNEL, head.to_string()],
-                )
-                .await?;
-        }
-        tx.commit().await?;
+        let head = write::import_events(&self.inner.db, events).await?;
         self.inner.feed.bump(head);
         Ok(events.len() as u64)
+    }
+
+    /// The user with this name (surrounding spaces ignored).
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        auth::rows::user_by_name(self.inner.db.reader(), name.trim()).await
+    }
+
+    /// The article exactly as it was right after a version, or right after the last event
+    /// recorded at or before a time; `None` when the article did not exist then (or has no
+    /// such version). Replays only this article's stream, up to that point.
+    pub async fn article_as_of(
+        &self,
+        id: ArticleId,
+        at: AsOf,
+    ) -> Result<Option<ArticleRecord>, StoreError> {
+        read::history::article_as_of(&self.inner.db, id, at).await
+    }
+
+    /// Articles in review for `reviewer`: those assigned to them first, then those assigned to
+    /// no one, each oldest submission first, a page at a time (`after` is the cursor of the
+    /// last item seen). Articles assigned only to other reviewers are left out.
+    pub async fn review_queue(
+        &self,
+        reviewer: UserId,
+        first: u32,
+        after: Option<&str>,
+    ) -> Result<Page<ArticleRecord>, StoreError> {
+        read::dashboard::review_queue(&self.inner.db, reviewer, first, after).await
+    }
+
+    /// The dashboard figures for a window (at most [`MAX_DASHBOARD_DAYS`] days) and,
+    /// optionally, one category.
+    pub async fn dashboard(&self, q: &DashboardQuery) -> Result<Dashboard, StoreError> {
+        read::dashboard::dashboard(&self.inner.db, q).await
+    }
+
+    /// Time in stage for a dashboard query (the same window checks as
+    /// [`Store::dashboard`]).
+    pub async fn time_in_stage(&self, q: &DashboardQuery) -> Result<StageFigures, StoreError> {
+        read::stages::time_in_stage(&self.inner.db, q).await
+    }
+
+    /// Sets (or replaces) the password hash of a user, by name; `NotFound` when there is no
+    /// such user. Every session of the user is revoked, so a changed password signs out
+    /// whoever held the old one.
+    pub async fn set_password_hash(
+        &self,
+        user_name: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, StoreError> {
+        auth::sessions::set_password_hash(&self.inner.db, user_name, password_hash, now).await
+    }
+
+    /// The user named `name` with their password hash, for signing in.
+    pub async fn credentials(&self, name: &str) -> Result<Option<Credentials>, StoreError> {
+        auth::sessions::credentials(&self.inner.db, name).await
+    }
+
+    /// Whether any user exists (the console's sign-in page says how to create the first).
+    pub async fn has_users(&self) -> Result<bool, StoreError> {
+        auth::sessions::has_users(&self.inner.db).await
+    }
+
+    /// Records a new session for a user, valid until `expires_at`.
+    pub async fn create_session(
+        &self,
+        session_hash: &str,
+        user: UserId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        auth::sessions::create_session(&self.inner.db, session_hash, user, now, expires_at).await
+    }
+
+    /// The user of a session that is neither revoked nor expired at `now`.
+    pub async fn user_by_session_hash(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        auth::sessions::user_by_session_hash(&self.inner.db, session_hash, now).await
+    }
+
+    /// Ends one session (sign-out); returns whether it was live.
+    pub async fn revoke_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        auth::sessions::revoke_session(&self.inner.db, session_hash, now).await
+    }
+
+    /// Ends every session of a user (by name); returns how many live sessions were revoked.
+    pub async fn revoke_sessions(
+        &self,
+        user_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        auth::sessions::revoke_sessions(&self.inner.db, user_name, now).await
+    }
+
+    /// Records a change to a user (not `UserAdded`: see [`Store::create_user`]) by `actor`
+    /// and returns the user as it leaves them.
+    pub async fn change_user(
+        &self,
+        user_id: UserId,
+        change: UserChange,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, StoreError> {
+        auth::changes::change_user(
+            &self.inner.db,
+            &self.inner.tokens,
+            user_id,
+            change,
+            actor,
+            now,
+        )
+        .await
+    }
+
+    /// The user log after `after`, oldest first, at most `limit` changes; only one user's
+    /// when `user` is given.
+    pub async fn user_changes(
+        &self,
+        after: u64,
+        limit: u32,
+        user: Option<UserId>,
+    ) -> Result<Vec<UserChangeRecord>, StoreError> {
+        auth::changes::user_changes(&self.inner.db, after, limit, user).await
+    }
+
+    /// Appends exported user changes as they were (numbers, ids, times), after checking that
+    /// they continue the user log without a gap, and writes the users they leave. Users come
+    /// without tokens: `galley tokens add NAME` gives them one.
+    pub async fn import_user_changes(
+        &self,
+        changes: &[UserChangeRecord],
+    ) -> Result<u64, StoreError> {
+        auth::changes::import_user_changes(&self.inner.db, &self.inner.tokens, changes).await
     }
 }

@@ -1,7 +1,8 @@
-//! Set-based projection writes: every row a set of events produces (the events themselves, the
-//! `articles` rows with their slugs, tags, authors and search documents, revisions, comments,
-//! reviewers, review cycles, publications, idempotency keys) is gathered in memory and written
-//! with one multi-row statement per table ([`Tx::rows`]), not one statement per row.
+//! Set-based projection writes: every projection row a set of events produces (the `articles`
+//! rows with their slugs, tags, authors and search documents, revisions, comments, reviewers,
+//! review cycles, publications) is gathered in memory and written, together with the log's own
+//! rows (events, idempotency keys, the head: `crate::log::append`), with one multi-row
+//! statement per table ([`Tx::rows`]), not one statement per row.
 //!
 //! Why: appends are serialised, so the writer's round trips are the append rate's limit. Per
 //! command, the writes used to cost about ten round trips; now a whole batch's writes cost
@@ -21,10 +22,11 @@ use chrono::{DateTime, Utc};
 use galley_domain::{Article, ArticleContent, ArticleId, Event, EventData, PublishTrigger};
 use uuid::Uuid;
 
-use crate::db::{args, Arg, Col, Part, Tx};
+use crate::backend::{args, fulltext, Arg, Col, Part, Tx};
 use crate::error::StoreError;
+use crate::log::append::LogParts;
 use crate::model::StoredEvent;
-use crate::search;
+use crate::read::search;
 
 /// The new current content an event gives its article, if it changes it (and so its slug,
 /// tags and search document).
@@ -74,21 +76,6 @@ fn slug_of(article: &Article) -> Option<String> {
 fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
-
-const EVENT_COLS: [Col; 12] = [
-    ("position", "bigint"),
-    ("event_id", "uuid"),
-    ("article_id", "uuid"),
-    ("version", "bigint"),
-    ("event_type", "text"),
-    ("schema_version", "bigint"),
-    ("payload", "jsonb"),
-    ("actor", "uuid"),
-    ("correlation_id", "uuid"),
-    ("causation_id", "uuid"),
-    ("request_id", "text"),
-    ("recorded_at", "timestamptz"),
-];
 
 /// The content columns shared by `articles` and `article_revisions`.
 const CONTENT_COLS: [Col; 8] = [
@@ -194,7 +181,6 @@ struct Cycle {
 /// The projection rows of a set of events, to be written by [`Rows::flush`].
 #[derive(Debug, Default)]
 pub(crate) struct Rows {
-    events: Vec<Vec<Arg>>,
     /// `articles` rows of articles that had none before the set.
     new_articles: Vec<Vec<Arg>>,
     /// `articles` rows of articles that had one, each with whether the scheduler's note stays.
@@ -217,55 +203,9 @@ pub(crate) struct Rows {
     cycles: Vec<Cycle>,
     /// Per article, the first decision of the set: it closes the cycles opened before the set.
     closes_earlier: BTreeMap<Uuid, Decision>,
-    keys: Vec<Vec<Arg>>,
-    /// The new head of the log, when the set appends events.
-    head: Option<u64>,
 }
 
 impl Rows {
-    /// An event to insert into the log (the live path and import; rebuild reads them).
-    pub(crate) fn event(&mut self, e: &StoredEvent) {
-        self.events.push(Vec::from(args![
-            e.position,
-            e.event_id,
-            e.article_id.as_uuid(),
-            e.version.0,
-            e.event_type.as_str(),
-            i64::from(e.schema_version),
-            e.payload.clone(),
-            e.actor.as_uuid(),
-            e.correlation_id,
-            e.causation_id,
-            e.request_id.clone(),
-            e.recorded_at,
-        ]));
-    }
-
-    /// Moves the head of the log to `position` with the set's writes (and, on PostgreSQL,
-    /// notifies the listeners, at commit).
-    pub(crate) fn head(&mut self, position: u64) {
-        self.head = Some(position);
-    }
-
-    /// An idempotency key and the positions its command appended.
-    pub(crate) fn key(
-        &mut self,
-        key: &str,
-        fingerprint: &str,
-        article: ArticleId,
-        first: &StoredEvent,
-        last: &StoredEvent,
-    ) {
-        self.keys.push(Vec::from(args![
-            key,
-            fingerprint,
-            article.as_uuid(),
-            first.position,
-            last.position,
-            first.recorded_at,
-        ]));
-    }
-
     /// The `articles` row of `article` as the set leaves it, and, when its content changed in
     /// the set, its slug, tags, authors and search document. `before` is the article before
     /// the set, whose rows are in the tables (its version is 0 if it had none): slug, tag and
@@ -433,9 +373,8 @@ impl Rows {
     /// in all (see [`Tx::write_parts`]): first everything that removes or replaces rows and
     /// every table written once, then the inserts that must follow a removal from the same
     /// table (slugs and tags replaced, review cycles opened after the earlier ones closed).
-    pub(crate) async fn flush(self, tx: &mut Tx) -> Result<(), StoreError> {
+    pub(crate) async fn flush(self, tx: &mut Tx, log: LogParts) -> Result<(), StoreError> {
         let Rows {
-            events,
             new_articles,
             updated_articles,
             slugs_gone,
@@ -451,8 +390,6 @@ impl Rows {
             publications,
             cycles,
             closes_earlier,
-            keys,
-            head,
         } = self;
         let names = |cols: &[Col]| cols.iter().map(|c| c.0).collect::<Vec<_>>().join(", ");
         let insert = |table: &'static str, cols: &[Col], rows: Vec<Vec<Arg>>| {
@@ -464,7 +401,11 @@ impl Rows {
         let article_cols = article_cols();
         let expected = updated_articles.len();
 
-        let mut first = vec![insert("events", &EVENT_COLS, events)];
+        let LogParts {
+            rows: log_rows,
+            head,
+        } = log;
+        let mut first = log_rows;
         let update_cols = article_cols.clone();
         let set = article_cols[1..]
             .iter()
@@ -499,7 +440,7 @@ impl Rows {
                 )
             },
         ));
-        first.extend(search::parts(tx.is_pg(), search_existing, search_new));
+        first.extend(fulltext::parts(tx, search_existing, search_new));
         const REVISION_HEAD: [Col; 2] = [("article_id", "uuid"), ("revision", "bigint")];
         const REVISION_TAIL: [Col; 3] = [
             ("author", "uuid"),
@@ -584,16 +525,6 @@ impl Rows {
                 )
             },
         ));
-        const KEY_COLS: [Col; 6] = [
-            ("key", "text"),
-            ("fingerprint", "text"),
-            ("article_id", "uuid"),
-            ("first_position", "bigint"),
-            ("last_position", "bigint"),
-            ("created_at", "timestamptz"),
-        ];
-        first.push(insert("idempotency_keys", &KEY_COLS, keys));
-
         const CYCLE_COLS: [Col; 8] = [
             ("article_id", "uuid"),
             ("submitted_version", "bigint"),
@@ -637,26 +568,10 @@ impl Rows {
         // that keep their slug and tags, the common case) it rides in the first statement
         // and the set costs one round trip on PostgreSQL instead of two.
         let follows = second.iter().any(|p| !p.rows.is_empty());
-        if let Some(head) = head {
-            let head_parts = if follows { &mut second } else { &mut first };
-            head_parts.push(Part::new(
-                &[("head", "bigint")],
-                vec![args![head].into()],
-                |u| format!("UPDATE log_head SET position = u.head FROM {u}"),
-            ));
-            if tx.is_pg() {
-                // Delivered to every listener at commit, never before; a doorbell only. A
-                // `WITH` query that only reads runs if the statement reads it: counting its
-                // rows does.
-                let row = args![crate::append::NOTIFY_CHANNEL, head.to_string()];
-                let mut notify = Part::new(
-                    &[("channel", "text"), ("payload", "text")],
-                    vec![row.into()],
-                    |u| format!("SELECT pg_notify(u.channel, u.payload) FROM {u}"),
-                );
-                notify.returning = true;
-                head_parts.push(notify);
-            }
+        if follows {
+            second.extend(head);
+        } else {
+            first.extend(head);
         }
         let counts = tx.write_parts(first).await?;
         if counts[updated_part] != expected {

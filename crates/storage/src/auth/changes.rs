@@ -20,11 +20,11 @@ use chrono::{DateTime, Utc};
 use galley_domain::{Role, UserId};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{args, to_u64, Tx};
+use super::cache::{TokenCache, TOKENS_CHANNEL};
+use super::rows::{decode_user, name_taken, USER_COLUMNS};
+use crate::backend::{args, to_u64, Db, Row, Tx};
 use crate::error::StoreError;
 use crate::model::UserRecord;
-use crate::store::Store;
-use crate::users::{decode_user, name_taken, TOKENS_CHANNEL, USER_COLUMNS};
 
 /// The advisory lock key that serialises user changes on PostgreSQL ("galleyus").
 const PG_LOCK_KEY: i64 = 0x6761_6c6c_6579_7573;
@@ -250,11 +250,7 @@ async fn write_user(tx: &mut Tx, user: &UserRecord, insert: bool) -> Result<(), 
 
 /// Takes the user log's lock (PostgreSQL) and returns the last `seq`.
 async fn lock_log(tx: &mut Tx) -> Result<u64, StoreError> {
-    if tx.is_pg() {
-        tx.exec()
-            .execute("SELECT pg_advisory_xact_lock($1)", &args![PG_LOCK_KEY])
-            .await?;
-    }
+    tx.lock_until_commit(PG_LOCK_KEY).await?;
     let row = tx
         .exec()
         .fetch_one("SELECT MAX(seq) AS seq FROM user_changes", &[])
@@ -290,7 +286,7 @@ pub(crate) async fn record(
     now: DateTime<Utc>,
 ) -> Result<UserRecord, StoreError> {
     // Microseconds, as PostgreSQL keeps them, so what is returned is what is read back.
-    let now = crate::append::to_micros(now);
+    let now = crate::backend::dialect::to_micros(now);
     let last = lock_log(tx).await?;
     let before = user_by_id(tx, user_id).await?;
     if before.is_none() && !matches!(change, UserChange::UserAdded { .. }) {
@@ -311,16 +307,12 @@ pub(crate) async fn record(
         },
     )
     .await?;
-    if tx.is_pg() {
-        // Every process's listener empties its token cache when this commits.
-        tx.exec()
-            .execute("SELECT pg_notify($1, '')", &args![TOKENS_CHANNEL])
-            .await?;
-    }
+    // Every process's listener empties its token cache when this commits.
+    tx.notify(TOKENS_CHANNEL, "").await?;
     Ok(user)
 }
 
-fn decode_change(row: &crate::db::Row) -> Result<UserChangeRecord, StoreError> {
+fn decode_change(row: &Row) -> Result<UserChangeRecord, StoreError> {
     let change_type: String = row.get("change_type")?;
     Ok(UserChangeRecord {
         seq: to_u64(row.get("seq")?),
@@ -380,90 +372,79 @@ pub(crate) async fn dump(
     Ok(())
 }
 
-impl Store {
-    /// Records a change to a user (not `UserAdded`: see [`Store::create_user`]) by `actor`
-    /// and returns the user as it leaves them.
-    pub async fn change_user(
-        &self,
-        user_id: UserId,
-        change: UserChange,
-        actor: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<UserRecord, StoreError> {
-        if matches!(change, UserChange::UserAdded { .. }) {
-            return Err(invalid("change", "a user is added with a first token"));
-        }
-        let (mut tx, _) = self.inner.db.begin_write(false).await?;
-        let user = record(&mut tx, user_id, change, actor, now).await?;
-        tx.commit().await?;
-        self.inner.tokens.clear();
-        Ok(user)
+/// See [`crate::Store::change_user`].
+pub(crate) async fn change_user(
+    db: &Db,
+    tokens: &TokenCache,
+    user_id: UserId,
+    change: UserChange,
+    actor: UserId,
+    now: DateTime<Utc>,
+) -> Result<UserRecord, StoreError> {
+    if matches!(change, UserChange::UserAdded { .. }) {
+        return Err(invalid("change", "a user is added with a first token"));
     }
+    let (mut tx, _) = db.begin_write(false).await?;
+    let user = record(&mut tx, user_id, change, actor, now).await?;
+    tx.commit().await?;
+    tokens.clear();
+    Ok(user)
+}
 
-    /// The user with this name, if any.
-    pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        crate::users::user_by_name(self.inner.db.reader(), name.trim()).await
+/// See [`crate::Store::user_changes`].
+pub(crate) async fn user_changes(
+    db: &Db,
+    after: u64,
+    limit: u32,
+    user: Option<UserId>,
+) -> Result<Vec<UserChangeRecord>, StoreError> {
+    let mut args = Vec::from(args![after, i64::from(limit)]);
+    let mut only = "";
+    if let Some(u) = user {
+        args.extend(args![u.as_uuid()]);
+        only = " AND user_id = $3";
     }
+    db.reader()
+        .fetch_all(
+            &format!(
+                "SELECT {CHANGE_COLUMNS} FROM user_changes WHERE seq > $1{only} \
+                 ORDER BY seq LIMIT $2"
+            ),
+            &args,
+        )
+        .await?
+        .iter()
+        .map(decode_change)
+        .collect()
+}
 
-    /// The user log after `after`, oldest first, at most `limit` changes; only one user's
-    /// when `user` is given.
-    pub async fn user_changes(
-        &self,
-        after: u64,
-        limit: u32,
-        user: Option<UserId>,
-    ) -> Result<Vec<UserChangeRecord>, StoreError> {
-        let mut args = Vec::from(args![after, i64::from(limit)]);
-        let mut only = "";
-        if let Some(u) = user {
-            args.extend(args![u.as_uuid()]);
-            only = " AND user_id = $3";
-        }
-        self.inner
-            .db
-            .reader()
-            .fetch_all(
-                &format!(
-                    "SELECT {CHANGE_COLUMNS} FROM user_changes WHERE seq > $1{only} \
-                     ORDER BY seq LIMIT $2"
+/// See [`crate::Store::import_user_changes`].
+pub(crate) async fn import_user_changes(
+    db: &Db,
+    tokens: &TokenCache,
+    changes: &[UserChangeRecord],
+) -> Result<u64, StoreError> {
+    let (mut tx, _) = db.begin_write(false).await?;
+    let mut last = lock_log(&mut tx).await?;
+    for c in changes {
+        if c.seq != last + 1 {
+            return Err(invalid(
+                "seq",
+                format!(
+                    "user change {} does not continue the user log at {}",
+                    c.seq,
+                    last + 1
                 ),
-                &args,
-            )
-            .await?
-            .iter()
-            .map(decode_change)
-            .collect()
-    }
-
-    /// Appends exported user changes as they were (numbers, ids, times), after checking that
-    /// they continue the user log without a gap, and writes the users they leave. Users come
-    /// without tokens: `galley tokens add NAME` gives them one.
-    pub async fn import_user_changes(
-        &self,
-        changes: &[UserChangeRecord],
-    ) -> Result<u64, StoreError> {
-        let (mut tx, _) = self.inner.db.begin_write(false).await?;
-        let mut last = lock_log(&mut tx).await?;
-        for c in changes {
-            if c.seq != last + 1 {
-                return Err(invalid(
-                    "seq",
-                    format!(
-                        "user change {} does not continue the user log at {}",
-                        c.seq,
-                        last + 1
-                    ),
-                ));
-            }
-            let before = user_by_id(&mut tx, c.user_id).await?;
-            let insert = before.is_none();
-            let user = apply(before, c.user_id, &c.change, c.recorded_at)?;
-            write_user(&mut tx, &user, insert).await?;
-            insert_change(&mut tx, c).await?;
-            last = c.seq;
+            ));
         }
-        tx.commit().await?;
-        self.inner.tokens.clear();
-        Ok(changes.len() as u64)
+        let before = user_by_id(&mut tx, c.user_id).await?;
+        let insert = before.is_none();
+        let user = apply(before, c.user_id, &c.change, c.recorded_at)?;
+        write_user(&mut tx, &user, insert).await?;
+        insert_change(&mut tx, c).await?;
+        last = c.seq;
     }
+    tx.commit().await?;
+    tokens.clear();
+    Ok(changes.len() as u64)
 }

@@ -1,32 +1,44 @@
 //! Projections: the tables the API reads, written from events.
 //!
-//! The live path and `rebuild` write through the same set-based writer ([`crate::rows`]), so a
-//! rebuild writes exactly what the live path wrote. The `articles` row (with its `slugs`, `article_tags` and `article_authors`
-//! rows) is a function of the aggregate state that [`galley_domain::evolve`] folds from the
-//! events; `article_revisions` and `review_comments` rows are functions of single events.
+//! The live path, `rebuild` and import write through the same set-based writer ([`Rows`]),
+//! so a rebuild writes exactly what the live path wrote. The `articles` row (with its
+//! `slugs`, `article_tags`, `article_authors` and search rows) is a function of the aggregate
+//! state that [`galley_domain::evolve`] folds from the events; `article_revisions`,
+//! `review_comments` and the review queue's and dashboard's tables ([`insights`]) are
+//! functions of single events. [`TABLES`] lists every table a rebuild clears; the users
+//! table is rebuilt from its own log (`crate::auth::changes`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use galley_domain::{evolve, Article, ArticleContent, ArticleId, Language, UserId};
 
-use crate::db::{to_u64, Tx};
+mod insights;
+mod rows;
+
+pub(crate) use rows::{changes_content, new_content, Before, Rows};
+
+use crate::auth;
+use crate::backend::{fulltext, to_u64, Db, Tx};
 use crate::error::StoreError;
-use crate::model::StoredEvent;
-use crate::read::{
-    self, decode_article, decode_comment, decode_revision, ARTICLE_COLUMNS, COMMENT_COLUMNS,
+use crate::log::{self, append::LogRows};
+use crate::model::{Direction, ProjectionDiff, StoredEvent};
+use crate::read::rows::{
+    decode_article, decode_comment, decode_revision, ARTICLE_COLUMNS, COMMENT_COLUMNS,
     REVISION_COLUMNS,
 };
-use crate::rows::{changes_content, Before, Rows};
-use crate::store::ProjectionDiff;
 
-/// Every projection table, in the order a rebuild clears them.
-const PROJECTION_TABLES: [&str; 6] = [
+/// Every projection table of the article log, in the order a rebuild clears them (the search
+/// index, whose SQLite half is a virtual table, is cleared by `fulltext::clear`).
+const TABLES: [&str; 9] = [
     "articles",
     "article_revisions",
     "review_comments",
     "slugs",
     "article_tags",
     "article_authors",
+    "article_reviewers",
+    "review_cycles",
+    "publications",
 ];
 
 /// How many events a rebuild reads per page (and reports progress after).
@@ -59,6 +71,8 @@ pub(crate) struct Projector {
     dirty: BTreeMap<ArticleId, Dirty>,
     /// The rows of the events applied since the last flush.
     rows: Rows,
+    /// The events to insert into the log with the page (import only).
+    log: LogRows,
 }
 
 /// What a page did to one article.
@@ -81,10 +95,10 @@ impl Projector {
         let event = stored.event()?;
         if stored.version.0 > 1 && !self.articles.contains_key(&stored.article_id) {
             // Import into a database that already holds part of this stream: start from it.
-            let before = read::read_stream(
+            let before = log::read::read_stream(
                 tx.exec(),
                 stored.article_id,
-                crate::store::Direction::Forward,
+                Direction::Forward,
                 None,
                 u32::MAX,
                 &[],
@@ -124,7 +138,12 @@ impl Projector {
 
     /// Gathers an event to insert into the log with the page (import).
     pub(crate) fn insert(&mut self, stored: &StoredEvent) {
-        self.rows.event(stored);
+        self.log.event(stored);
+    }
+
+    /// Moves the log's head with the next flush (import).
+    pub(crate) fn head(&mut self, position: u64) {
+        self.log.head(position);
     }
 
     /// Writes the page: the events' rows and the `articles` rows of every article touched.
@@ -135,23 +154,46 @@ impl Projector {
                 rows.article(article, &dirty.before, dirty.content)?;
             }
         }
-        rows.flush(tx).await
+        let log = std::mem::take(&mut self.log).into_parts(tx);
+        rows.flush(tx, log).await
     }
 }
 
+/// Rebuilds every projection from the log in one transaction, holding the log lock so that no
+/// append runs meanwhile (see `Store::rebuild_projections`).
+pub(crate) async fn rebuild_in_place(db: &Db) -> Result<u64, StoreError> {
+    let (mut tx, _) = db.begin_write(true).await?;
+    let replayed = rebuild(&mut tx).await?;
+    tx.commit().await?;
+    Ok(replayed)
+}
+
+/// Every difference between the live projections and a rebuild (see
+/// `Store::verify_projections`). The scratch copy is the live tables themselves, rebuilt
+/// inside a transaction that is rolled back: the comparison runs the very code a rebuild runs.
+/// The transaction holds the write lock, so no append changes the log between the readings.
+pub(crate) async fn verify(db: &Db) -> Result<Vec<ProjectionDiff>, StoreError> {
+    let (mut tx, _) = db.begin_write(true).await?;
+    let live = dump(&mut tx).await?;
+    rebuild(&mut tx).await?;
+    let rebuilt = dump(&mut tx).await?;
+    tx.rollback().await?;
+    Ok(diff(&live, &rebuilt))
+}
+
 /// Clears every projection and replays the whole log into it, inside `tx`.
-pub(crate) async fn rebuild(tx: &mut Tx) -> Result<u64, StoreError> {
-    for table in PROJECTION_TABLES.iter().chain(&crate::insights::TABLES) {
+async fn rebuild(tx: &mut Tx) -> Result<u64, StoreError> {
+    for table in TABLES {
         tx.exec()
             .execute(&format!("DELETE FROM {table}"), &[])
             .await?;
     }
-    crate::search::clear(tx).await?;
+    fulltext::clear(tx).await?;
     let mut projector = Projector::default();
     let mut after = 0;
     let mut replayed = 0u64;
     loop {
-        let page = read::read_all(tx.exec(), after, REBUILD_PAGE, &Default::default()).await?;
+        let page = log::read::read_all(tx.exec(), after, REBUILD_PAGE, &Default::default()).await?;
         let Some(last) = page.last() else { break };
         after = last.position;
         for e in &page {
@@ -165,13 +207,13 @@ pub(crate) async fn rebuild(tx: &mut Tx) -> Result<u64, StoreError> {
             "rebuilding projections"
         );
     }
-    crate::user_changes::rebuild(tx).await?;
+    auth::changes::rebuild(tx).await?;
     tracing::info!(events = replayed, "projections rebuilt");
     Ok(replayed)
 }
 
 /// Every projection row, keyed by (table, key), rendered as text for comparison.
-pub(crate) async fn dump(tx: &mut Tx) -> Result<BTreeMap<(String, String), String>, StoreError> {
+async fn dump(tx: &mut Tx) -> Result<BTreeMap<(String, String), String>, StoreError> {
     let mut out = BTreeMap::new();
     let mut put = |table: &str, key: String, value: String| {
         out.insert((table.to_owned(), key), value);
@@ -242,8 +284,8 @@ pub(crate) async fn dump(tx: &mut Tx) -> Result<BTreeMap<(String, String), Strin
         let user = UserId::from_uuid(row.get("user_id")?);
         put("article_authors", format!("{id}/{user}"), String::new());
     }
-    crate::insights::dump(tx, &mut out).await?;
-    crate::user_changes::dump(tx, &mut out).await?;
+    insights::dump(tx, &mut out).await?;
+    auth::changes::dump(tx, &mut out).await?;
     Ok(out)
 }
 
@@ -271,7 +313,7 @@ fn around_difference(live: &str, rebuilt: &str) -> (String, String) {
 }
 
 /// The differences between live rows and rebuilt rows.
-pub(crate) fn diff(
+fn diff(
     live: &BTreeMap<(String, String), String>,
     rebuilt: &BTreeMap<(String, String), String>,
 ) -> Vec<ProjectionDiff> {

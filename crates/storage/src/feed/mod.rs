@@ -5,11 +5,12 @@
 //! whether to ring: readers always re-read the log, so a lost, late or duplicated ring can
 //! delay an event but never lose, duplicate or reorder one.
 //!
-//! Appends on this process ring it after commit. On PostgreSQL, a listener task per store also
-//! rings it for every `NOTIFY galley_events` (sent by appends of any process, at their commit)
-//! and after each reconnection, when notifications may have been missed. The same listener
-//! hears `NOTIFY galley_tokens` (a revocation) and empties the token cache (see
-//! [`crate::users`]).
+//! Appends on this process ring it after commit. On PostgreSQL, a listener task per store
+//! ([`listen_postgres`]) hears the channels it is given (`NOTIFY galley_events`, sent by
+//! appends of any process at their commit, and the token revocations' channel) and hands each
+//! notification, and every moment when notifications may have been missed (a reconnection), to
+//! a [`Listener`]: the store, which rings the doorbell and empties its token cache. The feed
+//! knows nothing of what the store does with them.
 
 use std::time::Duration;
 
@@ -18,10 +19,10 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::append::NOTIFY_CHANNEL;
+use crate::backend::Db;
 use crate::error::StoreError;
+use crate::log;
 use crate::model::{EventFilter, Position, StoredEvent};
-use crate::store::Store;
 
 /// How many events a subscriber reads per query.
 const SUBSCRIBE_PAGE: u32 = 500;
@@ -74,11 +75,13 @@ impl Feed {
     }
 }
 
-/// While the listener was not listening, appends may have committed and tokens been revoked:
-/// ring, and forget every cached token lookup.
-fn missed(inner: &crate::store::Inner) {
-    inner.feed.ring();
-    inner.tokens.clear();
+/// What the PostgreSQL listener tells: each notification, and when some may have been missed.
+pub(crate) trait Listener: Send + Sync + 'static {
+    /// A notification on one of the channels listened to.
+    fn notified(&self, channel: &str, payload: &str);
+    /// While the listener was not listening (starting, reconnecting), notifications may have
+    /// been sent and lost.
+    fn missed(&self);
 }
 
 /// How long the listener waits for a notification before it checks that its connection still
@@ -90,7 +93,8 @@ const LISTENER_HEARTBEAT: Duration = Duration::from_secs(10);
 /// `deadline` bounds each of its own statements (LISTEN, the heartbeat).
 pub(crate) async fn listen_postgres(
     pool: PgPool,
-    feed: std::sync::Weak<crate::store::Inner>,
+    channels: Vec<&'static str>,
+    target: std::sync::Weak<dyn Listener>,
     deadline: Duration,
 ) {
     loop {
@@ -105,11 +109,8 @@ pub(crate) async fn listen_postgres(
                 continue;
             }
         };
-        let listening = tokio::time::timeout(
-            deadline,
-            listener.listen_all([NOTIFY_CHANNEL, crate::users::TOKENS_CHANNEL]),
-        )
-        .await;
+        let listening =
+            tokio::time::timeout(deadline, listener.listen_all(channels.iter().copied())).await;
         if let Err(e) = listening
             .map_err(|_| "no answer in time".to_owned())
             .and_then(|r| r.map_err(|e| e.to_string()))
@@ -118,9 +119,9 @@ pub(crate) async fn listen_postgres(
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        let Some(inner) = feed.upgrade() else { return };
-        missed(&inner);
-        drop(inner);
+        let Some(to) = target.upgrade() else { return };
+        to.missed();
+        drop(to);
         loop {
             let received = match tokio::time::timeout(LISTENER_HEARTBEAT, listener.try_recv()).await
             {
@@ -135,32 +136,26 @@ pub(crate) async fn listen_postgres(
                         continue;
                     }
                     tracing::warn!("feed listener's connection does not answer; reconnecting");
-                    let Some(inner) = feed.upgrade() else { return };
-                    missed(&inner);
+                    let Some(to) = target.upgrade() else { return };
+                    to.missed();
                     break;
                 }
             };
-            let Some(inner) = feed.upgrade() else { return };
+            let Some(to) = target.upgrade() else { return };
             match received {
-                Ok(Some(notification))
-                    if notification.channel() == crate::users::TOKENS_CHANNEL =>
-                {
-                    inner.tokens.clear();
+                Ok(Some(notification)) => {
+                    to.notified(notification.channel(), notification.payload());
                 }
-                Ok(Some(notification)) => match notification.payload().parse::<Position>() {
-                    Ok(head) => inner.feed.bump(head),
-                    Err(_) => inner.feed.ring(),
-                },
                 // The connection was lost and is re-established (with its LISTEN) by the next
                 // call; whatever was notified meanwhile is lost.
                 Ok(None) => {
                     tracing::warn!("feed listener lost its connection; reconnecting");
-                    missed(&inner);
+                    to.missed();
                 }
                 Err(sqlx::Error::PoolClosed) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "feed listener failed; reconnecting");
-                    missed(&inner);
+                    to.missed();
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     break;
                 }
@@ -169,35 +164,35 @@ pub(crate) async fn listen_postgres(
     }
 }
 
-impl Store {
-    pub(crate) fn subscribe_stream(
-        &self,
-        after: Position,
-        filter: EventFilter,
-    ) -> BoxStream<'static, Result<StoredEvent, StoreError>> {
-        let store = self.clone();
-        let mut bell = self.inner.feed.listen();
-        Box::pin(async_stream::try_stream! {
-            let mut position = after;
-            loop {
-                // Mark the current ring as seen before reading, so that an append committing
-                // during the read rings again and is read on the next turn.
-                if bell.borrow_and_update().closed {
-                    break;
-                }
-                let page = store.read_all(position, SUBSCRIBE_PAGE, &filter).await?;
-                let full = page.len() == SUBSCRIBE_PAGE as usize;
-                for event in page {
-                    position = event.position;
-                    yield event;
-                }
-                if full {
-                    continue;
-                }
-                if bell.changed().await.is_err() {
-                    break;
-                }
+/// Every event after `after` that matches the filter, exactly once and in position order:
+/// the catch-up from the log, then a re-read at every ring (see `Store::subscribe`).
+pub(crate) fn subscribe(
+    feed: &Feed,
+    db: Db,
+    after: Position,
+    filter: EventFilter,
+) -> BoxStream<'static, Result<StoredEvent, StoreError>> {
+    let mut bell = feed.listen();
+    Box::pin(async_stream::try_stream! {
+        let mut position = after;
+        loop {
+            // Mark the current ring as seen before reading, so that an append committing
+            // during the read rings again and is read on the next turn.
+            if bell.borrow_and_update().closed {
+                break;
             }
-        })
-    }
+            let page = log::read::read_all(db.reader(), position, SUBSCRIBE_PAGE, &filter).await?;
+            let full = page.len() == SUBSCRIBE_PAGE as usize;
+            for event in page {
+                position = event.position;
+                yield event;
+            }
+            if full {
+                continue;
+            }
+            if bell.changed().await.is_err() {
+                break;
+            }
+        }
+    })
 }

@@ -1,0 +1,321 @@
+//! The dialect layer: pools, transactions, arguments, rows, set-based statements, and every
+//! place where PostgreSQL and SQLite differ.
+//!
+//! Every statement the store runs is written once, with `$1`-style placeholders (which SQLite
+//! accepts too), and its arguments are collected as [`Arg`] values that both drivers can bind.
+//! Rows come back as [`Row`], whose [`Row::get`] decodes any type that both drivers decode.
+//! Where the dialects differ (locking the log head, notifications, full-text search, how a
+//! time is kept, per-row lateral joins), the difference is spelled here, in [`dialect`] and
+//! [`fulltext`], so that nothing above this module asks which database it runs on.
+
+mod args;
+pub(crate) mod dialect;
+pub(crate) mod fulltext;
+mod sets;
+mod tx;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::PgPool;
+
+pub(crate) use args::{args, is_unique_violation, placeholders, push_arg, to_u64, Arg, Row};
+pub(crate) use sets::{Col, Part};
+pub(crate) use tx::{Exec, Tx};
+
+use crate::error::StoreError;
+use tx::{within, On, PgTx, TxKind};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The embedded default.
+    Sqlite,
+    /// The production store.
+    Postgres,
+}
+
+/// What opening the pools needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Connect<'a> {
+    /// `sqlite:…` or `postgres://…`.
+    pub(crate) url: &'a str,
+    /// Most connections in the pool.
+    pub(crate) max_connections: u32,
+    /// The deadline of every database call, on PostgreSQL also its `statement_timeout`.
+    pub(crate) statement_timeout: Duration,
+    /// How long to wait for a pool connection, opening a new one included.
+    pub(crate) acquire_timeout: Duration,
+}
+
+/// Migrations embedded at compile time, one set per backend.
+pub(crate) static PG_MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/postgres");
+/// See [`PG_MIGRATOR`].
+pub(crate) static SQLITE_MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/sqlite");
+
+/// Server-side TCP keepalive on PostgreSQL sessions (seconds idle, seconds between probes,
+/// probes) and `tcp_user_timeout` (milliseconds unacknowledged data may wait): a replica cut
+/// off mid-transaction loses its session, and with it the log head's row lock, within about
+/// 25 seconds instead of the kernel's two hours. sqlx 0.8 does not expose the client's socket,
+/// so the client side is covered by the deadline on every call (see [`Db::connect`]) and the
+/// listener's heartbeat (crate::feed).
+const PG_TCP_KEEPALIVES: [(&str, &str); 4] = [
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+    ("tcp_user_timeout", "25000"),
+];
+/// How long a PostgreSQL session may sit idle inside a transaction; a crashed or stuck writer
+/// must not hold the log head's row lock for longer.
+const PG_IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+/// How long an SQLite connection waits for a lock held by another process.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A PostgreSQL connection idle at least this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+
+/// The connection pools of one store, and the deadline every call on them runs under.
+#[derive(Debug, Clone)]
+pub(crate) struct Db {
+    pools: Pools,
+    /// How long one database call (a statement, a begin, a commit) may take before it fails
+    /// with a timed-out I/O error, which the API answers as SERVICE_UNAVAILABLE. A partition
+    /// that holds packets and closes nothing would otherwise stall a call for minutes.
+    deadline: Duration,
+}
+
+/// The pools themselves.
+#[derive(Debug, Clone)]
+pub(crate) enum Pools {
+    /// SQLite has one writer: `write` is a single-connection pool whose transactions start
+    /// with `BEGIN IMMEDIATE`, so in-process writers queue on the pool and other processes on
+    /// the database lock (with the busy timeout). Reads use `read`, which WAL lets run beside
+    /// the writer.
+    Sqlite {
+        /// Readers.
+        read: sqlx::SqlitePool,
+        /// The single writer.
+        write: sqlx::SqlitePool,
+    },
+    /// PostgreSQL: one pool; appends serialise on the `log_head` row lock.
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// Opens the pools. Every call runs under `options.statement_timeout`, on PostgreSQL
+    /// enforced by the server too (`statement_timeout`); a pool connection, connecting a new
+    /// one included, is waited for at most `options.acquire_timeout`.
+    pub(crate) async fn connect(options: &Connect<'_>) -> Result<Db, StoreError> {
+        let deadline = options.statement_timeout.max(Duration::from_millis(1));
+        let pools = Self::open(options).await?;
+        Ok(Db { pools, deadline })
+    }
+
+    async fn open(options: &Connect<'_>) -> Result<Pools, StoreError> {
+        let url = options.url.trim();
+        let max = options.max_connections.max(1);
+        let acquire = options.acquire_timeout.max(Duration::from_millis(1));
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let statement_timeout = format!("{}ms", options.statement_timeout.as_millis().max(1));
+            let connect = PgConnectOptions::from_str(url)?
+                .options([
+                    ("statement_timeout", statement_timeout.as_str()),
+                    (
+                        "idle_in_transaction_session_timeout",
+                        PG_IDLE_IN_TRANSACTION_TIMEOUT,
+                    ),
+                ])
+                .options(PG_TCP_KEEPALIVES);
+            let pool = PgPoolOptions::new()
+                // One connection is held by the LISTEN task; keep at least two for work.
+                .max_connections(max.max(3))
+                // sqlx pings every connection it hands out by default: one more round trip
+                // for every token lookup and every batch. Ping only a connection that sat
+                // idle long enough to have been dropped by a proxy or a restart; a broken
+                // one that slips through fails its statement like any other network error.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_AFTER_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .min_connections(0)
+                .acquire_timeout(acquire)
+                .idle_timeout(Duration::from_secs(600))
+                .connect_with(connect)
+                .await?;
+            Ok(Pools::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(if memory {
+                    SqliteJournalMode::Memory
+                } else {
+                    SqliteJournalMode::Wal
+                })
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // Opening a fresh file switches it to WAL, which SQLite refuses with "database
+            // is locked" (no busy wait) while another process does the same: opening, like
+            // migrating, holds the lock beside the database.
+            let _lock = lock_beside(connect.get_filename()).await?;
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(60))
+                // An in-memory database lives as long as its one connection.
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(connect.clone())
+                .await?;
+            // An in-memory database is private to its connection, so readers share the
+            // writer's connection.
+            let read = if memory {
+                write.clone()
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(acquire)
+                    .connect_with(connect)
+                    .await?
+            };
+            Ok(Pools::Sqlite { read, write })
+        } else {
+            Err(StoreError::Invalid {
+                field: "url".to_owned(),
+                message: "must start with sqlite: or postgres://".to_owned(),
+            })
+        }
+    }
+
+    pub(crate) fn kind(&self) -> BackendKind {
+        match &self.pools {
+            Pools::Sqlite { .. } => BackendKind::Sqlite,
+            Pools::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// The PostgreSQL pool, on PostgreSQL.
+    pub(crate) fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.pools {
+            Pools::Postgres(pool) => Some(pool),
+            Pools::Sqlite { .. } => None,
+        }
+    }
+
+    /// The deadline of one call.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    pub(crate) fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match &self.pools {
+            Pools::Sqlite { .. } => &SQLITE_MIGRATOR,
+            Pools::Postgres(_) => &PG_MIGRATOR,
+        }
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pools {
+            Pools::Sqlite { write, .. } => {
+                // SQLite has no advisory lock, and sqlx's migrator takes none there: two
+                // processes migrating one fresh file at once (`galley serve &` and then
+                // `galley users add`) both try to create the tables. An exclusive lock on a
+                // file beside the database serialises them; the second then finds every
+                // migration applied. The lock is released when the file is dropped.
+                let _lock = lock_beside(write.connect_options().get_filename()).await?;
+                SQLITE_MIGRATOR.run(write).await?
+            }
+            Pools::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// A connection for reads outside a transaction.
+    pub(crate) fn reader(&self) -> Exec<'_> {
+        let on = match &self.pools {
+            Pools::Sqlite { read, .. } => On::SqlitePool(read),
+            Pools::Postgres(pool) => On::PgPool(pool),
+        };
+        Exec {
+            on,
+            deadline: self.deadline,
+        }
+    }
+
+    /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE` on the single writer; on
+    /// PostgreSQL, `lock_log` also takes the `log_head` row lock, which serialises appends so
+    /// that they commit in position order (see migrations/postgres/0001_event_log.sql).
+    /// Returns the transaction and the committed head position.
+    pub(crate) async fn begin_write(&self, lock_log: bool) -> Result<(Tx, u64), StoreError> {
+        let deadline = self.deadline;
+        let kind = match &self.pools {
+            Pools::Sqlite { write, .. } => {
+                TxKind::Sqlite(within(deadline, write.begin_with("BEGIN IMMEDIATE")).await?)
+            }
+            Pools::Postgres(pool) if lock_log => {
+                let (tx, head) = PgTx::begin_locked(pool, deadline).await?;
+                let tx = Tx {
+                    kind: TxKind::PgLocked(tx),
+                    deadline,
+                };
+                return Ok((tx, head));
+            }
+            Pools::Postgres(pool) => TxKind::Pg(within(deadline, pool.begin()).await?),
+        };
+        let mut tx = Tx { kind, deadline };
+        let sql = match (&tx.kind, lock_log) {
+            (TxKind::Pg(_), true) => "SELECT position FROM log_head FOR UPDATE",
+            _ => "SELECT position FROM log_head",
+        };
+        let row = tx.exec().fetch_one(sql, &[]).await?;
+        let head = row.get::<i64>("position")?;
+        Ok((tx, to_u64(head)))
+    }
+}
+
+/// Takes an exclusive lock on `<database>-migrate.lock`, waiting for another process that
+/// holds it; `None` for an in-memory database, which no other process can open.
+async fn lock_beside(database: &std::path::Path) -> Result<Option<std::fs::File>, StoreError> {
+    let name = database.as_os_str();
+    let in_memory = name
+        .to_str()
+        .is_some_and(|n| n.is_empty() || n == ":memory:" || n.starts_with("file:sqlx-in-memory"));
+    if in_memory {
+        return Ok(None);
+    }
+    let mut path = name.to_owned();
+    path.push("-migrate.lock");
+    let file = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|e| StoreError::Backend(sqlx::Error::Io(std::io::Error::other(e))))?
+    .map_err(|e| StoreError::Backend(sqlx::Error::Io(e)))?;
+    Ok(Some(file))
+}

@@ -1,0 +1,133 @@
+//! Reading the log: one stream, the global log after a position, one command's positions,
+//! the head.
+
+use galley_domain::{ArticleId, EventData, UserId, Version, SCHEMA_VERSION};
+use sqlx::types::Json;
+
+use crate::backend::{args, placeholders, push_arg, to_u64, Arg, Exec, Row};
+use crate::error::StoreError;
+use crate::model::{Direction, EventFilter, Position, StoredEvent};
+
+/// The envelope columns of `events`, in the order [`decode_event`] reads them.
+pub(crate) const EVENT_COLUMNS: &str = "position, event_id, article_id, version, event_type, \
+     schema_version, payload, actor, correlation_id, causation_id, request_id, recorded_at";
+
+/// Reads an event row through the upcaster: the payload returned is always in the current
+/// schema, whatever schema version it was stored with.
+pub(crate) fn decode_event(row: &Row) -> Result<StoredEvent, StoreError> {
+    let event_type: String = row.get("event_type")?;
+    let stored_schema = u32::try_from(row.get::<i64>("schema_version")?)
+        .map_err(|_| StoreError::Corrupt("schema version out of range".to_owned()))?;
+    let Json(payload) = row.get::<Json<serde_json::Value>>("payload")?;
+    let data = EventData::from_stored(&event_type, stored_schema, payload)?;
+    Ok(StoredEvent {
+        event_id: row.get("event_id")?,
+        article_id: ArticleId::from_uuid(row.get("article_id")?),
+        version: Version(to_u64(row.get("version")?)),
+        position: to_u64(row.get("position")?),
+        event_type: data.event_type().to_owned(),
+        schema_version: SCHEMA_VERSION,
+        payload: data.payload(),
+        actor: UserId::from_uuid(row.get("actor")?),
+        correlation_id: row.get("correlation_id")?,
+        causation_id: row.get("causation_id")?,
+        request_id: row.get("request_id")?,
+        recorded_at: row.get("recorded_at")?,
+    })
+}
+
+/// One stream's events (see [`crate::Store::read_stream`]).
+pub(crate) async fn read_stream(
+    mut exec: Exec<'_>,
+    id: ArticleId,
+    direction: Direction,
+    cursor: Option<Version>,
+    limit: u32,
+    types: &[String],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut args = Vec::from(args![id.as_uuid()]);
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE article_id = $1");
+    match direction {
+        Direction::Forward => {
+            let from = cursor.unwrap_or(Version::NONE).0;
+            sql += &format!(" AND version > {}", push_arg(&mut args, from));
+        }
+        Direction::Backward => {
+            if let Some(c) = cursor {
+                sql += &format!(" AND version < {}", push_arg(&mut args, c.0));
+            }
+        }
+    }
+    if !types.is_empty() {
+        let list = placeholders(&mut args, types.iter().map(|t| Arg::from(t.as_str())));
+        sql += &format!(" AND event_type IN ({list})");
+    }
+    sql += match direction {
+        Direction::Forward => " ORDER BY version ASC",
+        Direction::Backward => " ORDER BY version DESC",
+    };
+    sql += &format!(" LIMIT {}", push_arg(&mut args, i64::from(limit)));
+    exec.fetch_all(&sql, &args)
+        .await?
+        .iter()
+        .map(decode_event)
+        .collect()
+}
+
+/// The global log after a position (see [`crate::Store::read_all`]).
+pub(crate) async fn read_all(
+    mut exec: Exec<'_>,
+    after: Position,
+    limit: u32,
+    filter: &EventFilter,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut args = Vec::from(args![after]);
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE position > $1");
+    if let Some(a) = filter.article_id {
+        sql += &format!(" AND article_id = {}", push_arg(&mut args, a.as_uuid()));
+    }
+    if let Some(a) = filter.actor {
+        sql += &format!(" AND actor = {}", push_arg(&mut args, a.as_uuid()));
+    }
+    if !filter.event_types.is_empty() {
+        let list = placeholders(
+            &mut args,
+            filter.event_types.iter().map(|t| Arg::from(t.as_str())),
+        );
+        sql += &format!(" AND event_type IN ({list})");
+    }
+    sql += &format!(
+        " ORDER BY position ASC LIMIT {}",
+        push_arg(&mut args, i64::from(limit))
+    );
+    exec.fetch_all(&sql, &args)
+        .await?
+        .iter()
+        .map(decode_event)
+        .collect()
+}
+
+/// The events at positions `first..=last` (one command's events).
+pub(crate) async fn read_positions(
+    mut exec: Exec<'_>,
+    first: Position,
+    last: Position,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    exec.fetch_all(
+        &format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= $1 AND position <= $2 \
+             ORDER BY position"
+        ),
+        &args![first, last],
+    )
+    .await?
+    .iter()
+    .map(decode_event)
+    .collect()
+}
+
+/// The highest committed position (0 for an empty log).
+pub(crate) async fn head(mut exec: Exec<'_>) -> Result<Position, StoreError> {
+    let row = exec.fetch_one("SELECT position FROM log_head", &[]).await?;
+    Ok(to_u64(row.get("position")?))
+}

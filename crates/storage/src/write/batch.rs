@@ -1,0 +1,354 @@
+//! One batch of commands, one transaction, a near-constant number of round trips.
+//!
+//! Appends are serialised (the `log_head` row lock; SQLite's single writer), so everything a
+//! batch does between taking the lock and committing is the append rate's limit. Running each
+//! command on its own (savepoint, stream read, slug check, a dozen single-row statements,
+//! read-back) cost about twelve round trips per command. A batch now runs in two phases:
+//!
+//! 1. **Decide, in memory.** Under the lock, the batch reads what it needs in a few queries
+//!    for the whole batch: the articles' stream tails (none at all when the head is the one
+//!    this store last committed, since the cached aggregates are then current; see
+//!    [`super::aggregates::Aggregates`]), the idempotency keys it uses and the holders of the slugs
+//!    its new contents claim. Then every command, in queue order, is decided against the
+//!    state the earlier ones left, with its own expected version; its events get the next
+//!    positions. A refused command (conflict, domain refusal, taken slug, reused key) is
+//!    simply left out of what is written: nothing was written for it, so no savepoint is
+//!    needed and nothing of it can leak into the others.
+//! 2. **Write, set-based.** One multi-row statement per table for the whole batch
+//!    (`crate::log::append` and `crate::projections::Rows`; on PostgreSQL sent as two
+//!    statements in all), each article's row written
+//!    once with the state the batch left. The articles an outcome reports are built in memory
+//!    from the same state that was written (in debug builds, checked against the rows read
+//!    back), so there is no read-back either.
+//!
+//! Then the head moves once, the before-commit hook runs, and the transaction commits once;
+//! if anything fails before or at the commit, no command of the batch is acknowledged. On
+//! PostgreSQL a batch of revisions that keep their slugs and tags costs three round trips,
+//! however many commands it holds: `BEGIN` with the head under lock (one simple-protocol
+//! message, see `crate::backend` `PgTx`), one write that also moves the head and calls
+//! `pg_notify`, and `COMMIT`. A batch that claims new slugs adds a holders query, and one
+//! that creates articles, changes slugs or tags, or opens review cycles a second write.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use futures::future::BoxFuture;
+use galley_domain::{Article, ArticleId};
+
+use super::aggregates::Aggregates;
+use super::plan::{
+    claimed_slugs, plan, read_holders, read_tails, same_article_for_retried_creates, Plan,
+    Prepared, Snapshot, Verdict,
+};
+use crate::backend::dialect::to_micros;
+use crate::backend::{Db, Tx};
+use crate::error::StoreError;
+use crate::feed::Feed;
+use crate::log::append::LogRows;
+use crate::log::keys::{self, fingerprint};
+use crate::model::{ArticleRecord, CommandOutcome, PendingCommand, StoredEvent};
+use crate::projections::Rows;
+
+/// What a [`BeforeCommitHook`] decides.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitDecision {
+    /// Go on and commit.
+    Commit,
+    /// Roll the transaction back, as a crash before commit would.
+    Abort,
+}
+
+/// A test hook run inside every append transaction after its events are written and before it
+/// commits, with the events about to commit. The contract suite uses it to hold a writer's
+/// transaction open (out-of-order commits) and to abort transactions mid-way. `None` in
+/// production.
+#[doc(hidden)]
+pub type BeforeCommitHook =
+    Arc<dyn Fn(Vec<StoredEvent>) -> BoxFuture<'static, CommitDecision> + Send + Sync>;
+
+/// What every batch of one store uses.
+pub(crate) struct Batches {
+    db: Db,
+    /// Rung after every commit.
+    feed: Arc<Feed>,
+    /// See [`BeforeCommitHook`].
+    hook: RwLock<Option<BeforeCommitHook>>,
+    /// Append transactions committed by this store (grouped or not), so tests can tell that
+    /// concurrent commands were grouped without measuring time.
+    commits: AtomicU64,
+    /// Recently written articles as committed (see [`Aggregates`]).
+    aggregates: Aggregates,
+    /// Held for a whole batch, from before its transaction begins until the aggregates are
+    /// updated after its commit, so that batches of one store (the writer task's, or
+    /// concurrent callers' with grouping off) update [`Aggregates`] in commit order. They are
+    /// serialised by the log lock anyway.
+    batch_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Batches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batches")
+            .field("commits", &self.commits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Batches {
+    pub(crate) fn new(db: Db, feed: Arc<Feed>) -> Batches {
+        Batches {
+            db,
+            feed,
+            hook: RwLock::new(None),
+            commits: AtomicU64::new(0),
+            aggregates: Aggregates::default(),
+            batch_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn hook(&self) -> Option<BeforeCommitHook> {
+        self.hook.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Installs (or removes) the [`BeforeCommitHook`].
+    pub(crate) fn set_hook(&self, hook: Option<BeforeCommitHook>) {
+        *self.hook.write().unwrap_or_else(|e| e.into_inner()) = hook;
+    }
+
+    /// Append transactions committed.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// A batch in one transaction, each command answered (see `Store::execute_batch`); a
+    /// failure of the whole batch fails every command.
+    pub(crate) async fn execute(
+        &self,
+        batch: Vec<PendingCommand>,
+    ) -> Vec<Result<CommandOutcome, StoreError>> {
+        let n = batch.len();
+        match try_batch(self, batch).await {
+            Ok(results) => results,
+            Err(e) => {
+                let message = e.to_string();
+                let mut out = Vec::with_capacity(n);
+                out.push(Err(e));
+                while out.len() < n {
+                    out.push(Err(StoreError::BatchFailed {
+                        reason: message.clone(),
+                    }));
+                }
+                out.truncate(n);
+                out
+            }
+        }
+    }
+}
+
+/// The article an outcome reports, as the row holds it.
+fn as_stored(snapshot: &Snapshot, tx: &Tx) -> Option<ArticleRecord> {
+    let mut r = snapshot.record.clone()?;
+    for t in [
+        &mut r.embargo_until,
+        &mut r.scheduled_for,
+        &mut r.first_submitted_at,
+        &mut r.submitted_at,
+        &mut r.first_published_at,
+        &mut r.last_published_at,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *t = tx.as_kept(*t);
+    }
+    r.created_at = tx.as_kept(r.created_at);
+    r.updated_at = tx.as_kept(r.updated_at);
+    Some(r)
+}
+
+/// The body of [`crate::Store::execute_batch`]: `Err` fails every command of the batch.
+async fn try_batch(
+    w: &Batches,
+    batch: Vec<PendingCommand>,
+) -> Result<Vec<Result<CommandOutcome, StoreError>>, StoreError> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut batch: Vec<Prepared> = batch
+        .into_iter()
+        .map(|mut pending| {
+            pending.command.now = to_micros(pending.command.now);
+            let fingerprint = fingerprint(&pending.command);
+            Prepared {
+                pending,
+                fingerprint,
+            }
+        })
+        .collect();
+    let _serial = w.batch_lock.lock().await;
+    let (mut tx, began) = w.db.begin_write(true).await?;
+
+    // Phase 1: read what the batch needs (a few queries for the whole batch), decide.
+    let logged = keys::read(
+        &mut tx,
+        batch
+            .iter()
+            .filter_map(|p| p.pending.idempotency_key.as_deref())
+            .collect(),
+    )
+    .await?;
+    same_article_for_retried_creates(&mut batch, &logged);
+    let ids: BTreeSet<ArticleId> = batch.iter().map(|p| p.pending.command.article_id).collect();
+    let mut start = HashMap::new();
+    let mut stale = Vec::new();
+    for id in ids {
+        match w.aggregates.take(id, began) {
+            Some(cached) if cached.current => {
+                start.insert(id, cached.article);
+            }
+            Some(cached) => stale.push((id, cached.article)),
+            None => stale.push((id, Article::default())),
+        }
+    }
+    start.extend(read_tails(&mut tx, stale).await?);
+    let holders = read_holders(&mut tx, &claimed_slugs(&batch, &start)).await?;
+    let Plan {
+        verdicts,
+        slots,
+        before,
+        head,
+    } = plan(&mut tx, &batch, start, &logged, holders, began).await?;
+
+    // Phase 2: write what was accepted, one statement per table.
+    let mut rows = Rows::default();
+    let mut log = LogRows::default();
+    let mut appended: Vec<StoredEvent> = Vec::new();
+    for (verdict, prepared) in verdicts.iter().zip(&batch) {
+        if let Verdict::Append { events, domain, .. } = verdict {
+            for (stored, event) in events.iter().zip(domain) {
+                log.event(stored);
+                rows.event_rows(stored, event);
+            }
+            if let (Some(key), Some(first), Some(last)) = (
+                &prepared.pending.idempotency_key,
+                events.first(),
+                events.last(),
+            ) {
+                log.key(
+                    key,
+                    &prepared.fingerprint,
+                    prepared.pending.command.article_id,
+                    first,
+                    last,
+                );
+            }
+            appended.extend(events.iter().cloned());
+        }
+    }
+    for (id, slot) in slots.iter().filter(|(_, s)| s.changed) {
+        let before = before.get(id).cloned().unwrap_or_default();
+        rows.article(&slot.now, &before, slot.content_changed)?;
+    }
+    if !appended.is_empty() {
+        log.head(head);
+        let log = log.into_parts(&tx);
+        rows.flush(&mut tx, log).await?;
+    }
+
+    // The answers, built from what was decided and written.
+    let mut results: Vec<Result<CommandOutcome, StoreError>> = Vec::with_capacity(verdicts.len());
+    for verdict in verdicts {
+        let answer = match verdict {
+            Verdict::Refused(e) => Err(e),
+            Verdict::Append {
+                events, article, ..
+            } => Ok(CommandOutcome {
+                events,
+                article: as_stored(&article, &tx).ok_or_else(|| {
+                    StoreError::Corrupt("an appended article has no row".to_owned())
+                })?,
+                replayed: false,
+            }),
+            Verdict::ReplayInBatch { of, article } => {
+                let events = match results.get(of) {
+                    Some(Ok(original)) => original.events.clone(),
+                    _ => {
+                        return Err(StoreError::Corrupt(
+                            "a replay of a command that did not append".to_owned(),
+                        ))
+                    }
+                };
+                Ok(CommandOutcome {
+                    events,
+                    article: as_stored(&article, &tx).ok_or(StoreError::NotFound)?,
+                    replayed: true,
+                })
+            }
+            Verdict::ReplayLogged {
+                first,
+                last,
+                article,
+            } => match as_stored(&article, &tx) {
+                Some(record) => Ok(CommandOutcome {
+                    events: crate::log::read::read_positions(tx.exec(), first, last).await?,
+                    article: record,
+                    replayed: true,
+                }),
+                None => Err(StoreError::NotFound),
+            },
+        };
+        results.push(answer);
+    }
+    if appended.is_empty() {
+        // Refusals and idempotent replays write nothing. The articles are as committed at
+        // `began`, which is still the head.
+        tx.rollback().await?;
+        let articles = slots.into_iter().map(|(id, slot)| (id, slot.now));
+        w.aggregates.put(began, began, articles);
+        return Ok(results);
+    }
+    #[cfg(debug_assertions)]
+    check_answers(&mut tx, &results).await?;
+
+    if let Some(hook) = w.hook() {
+        if hook(appended).await == CommitDecision::Abort {
+            tx.rollback().await?;
+            return Err(StoreError::BatchFailed {
+                reason: "the transaction was aborted before commit (test hook)".to_owned(),
+            });
+        }
+    }
+    tx.commit().await?;
+    w.commits.fetch_add(1, Ordering::Relaxed);
+    w.aggregates.put(
+        began,
+        head,
+        slots.into_iter().map(|(id, slot)| (id, slot.now)),
+    );
+    w.feed.bump(head);
+    Ok(results)
+}
+
+/// Debug builds: the article each outcome reports as the batch left it must be the row read
+/// back, field for field (the outcomes are built in memory, without a read-back).
+#[cfg(debug_assertions)]
+async fn check_answers(
+    tx: &mut Tx,
+    results: &[Result<CommandOutcome, StoreError>],
+) -> Result<(), StoreError> {
+    let mut last: HashMap<ArticleId, &ArticleRecord> = HashMap::new();
+    for outcome in results.iter().flatten() {
+        last.insert(outcome.article.id, &outcome.article);
+    }
+    let ids: Vec<ArticleId> = last.keys().copied().collect();
+    for row in crate::read::articles::articles_by_ids(tx.exec(), &ids).await? {
+        if last.get(&row.id) != Some(&&row) {
+            return Err(StoreError::Corrupt(format!(
+                "the article built in memory {:?} differs from its row {row:?}",
+                last.get(&row.id)
+            )));
+        }
+    }
+    Ok(())
+}
