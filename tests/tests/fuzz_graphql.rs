@@ -333,8 +333,8 @@ fn generated_documents_never_crash_hang_or_fail_inside() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = galley_storage::testing::sqlite_url(dir.path());
+    let backend = galley_tests::Backend::sqlite();
+    let url = backend.url().to_owned();
     let (app, tokens, ids, _shutdown) = runtime.block_on(async {
         let store = galley_storage::testing::connect(&url).await.unwrap();
         let mut tokens = vec![None];

@@ -427,10 +427,7 @@ async fn users_travel_with_the_export_and_their_changes_are_history(backend: Bac
     assert!(!text.contains("token"), "{text}");
     server.shutdown().await.unwrap();
 
-    let target = match backend.kind() {
-        galley_tests::BackendKind::Sqlite => Backend::sqlite(),
-        galley_tests::BackendKind::Postgres => Backend::postgres().await.unwrap(),
-    };
+    let target = backend.another().await;
     let copy = start(&target).await;
     assert_eq!(
         galley::cli::import(copy.store(), exported.as_slice())

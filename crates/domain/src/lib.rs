@@ -13,6 +13,8 @@ mod decide;
 mod error;
 pub mod event;
 mod kinds;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod values;
 
 pub use article::{blocked_note, evolve, Approval, Article, Status};

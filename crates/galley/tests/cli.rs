@@ -1,19 +1,12 @@
 //! The `galley` binary's commands, run as a newcomer would run them.
 
-mod common;
+use std::process::Output;
 
-use std::process::{Command, Output};
-
-use common::{Backend, Client};
+use galley_tests::{seed_article, test_config, Backend, Client, Galley, Reply};
 use serde_json::json;
 
 fn galley(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_galley"))
-        .args(args)
-        .env("GALLEY_DATABASE_URL", url)
-        .env("GALLEY_LOG", "warn")
-        .output()
-        .expect("the galley binary runs")
+    Galley::new(env!("CARGO_BIN_EXE_galley"), url).run(args)
 }
 
 fn stdout(output: &Output) -> String {
@@ -53,7 +46,7 @@ fn help_never_prints_the_database_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_tokens_export_import_and_verify_work_from_the_command_line() {
     let source = Backend::sqlite();
-    let url = source.url();
+    let url = source.url().to_owned();
     stdout(&galley(&url, &["migrate"]));
 
     // users add prints the token alone on the last line.
@@ -74,14 +67,14 @@ async fn users_tokens_export_import_and_verify_work_from_the_command_line() {
     assert!(!refused.status.success());
 
     // The token works against a server on the same database.
-    let server = galley::spawn(common::test_config(&url)).await.unwrap();
-    let client = Client::new(&server, Some(&token));
+    let server = galley::spawn(test_config(&source)).await.unwrap();
+    let client = Client::with_token(&server, &token);
     let me = client.ok("{ me { name } }", json!({})).await;
     assert_eq!(me["me"]["name"], "edith");
     client
         .ok(
             "mutation($c: ContentInput!) { createArticle(content: $c) { article { id } } }",
-            json!({"c": common::seed_content()}),
+            json!({"c": seed_article()}),
         )
         .await;
     server.shutdown().await.unwrap();
@@ -112,16 +105,16 @@ async fn users_tokens_export_import_and_verify_work_from_the_command_line() {
     assert!(!exported.contains("glly_") && !exported.contains("token"));
     let target = Backend::sqlite();
     let imported = stdout(&galley(
-        &target.url(),
+        target.url(),
         &["events", "import", "--input", file],
     ));
     assert!(imported.contains("imported 1"), "{imported}");
-    assert!(stdout(&galley(&target.url(), &["projections", "verify"])).contains("match"));
-    let again = galley(&target.url(), &["events", "export"]);
+    assert!(stdout(&galley(target.url(), &["projections", "verify"])).contains("match"));
+    let again = galley(target.url(), &["events", "export"]);
     assert_eq!(stdout(&again), exported);
     // The people travel with the log: same name, id and roles.
     assert_eq!(
-        stdout(&galley(&target.url(), &["users", "list"])),
+        stdout(&galley(target.url(), &["users", "list"])),
         stdout(&galley(&url, &["users", "list"]))
     );
 }
@@ -129,7 +122,7 @@ async fn users_tokens_export_import_and_verify_work_from_the_command_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_changes_from_the_command_line_are_history_and_disabling_stops_tokens() {
     let backend = Backend::sqlite();
-    let url = backend.url();
+    let url = backend.url().to_owned();
     stdout(&galley(&url, &["migrate"]));
     let out = stdout(&galley(
         &url,
@@ -154,8 +147,8 @@ async fn user_changes_from_the_command_line_are_history_and_disabling_stops_toke
             .success()
     );
 
-    let server = galley::spawn(common::test_config(&url)).await.unwrap();
-    let client = Client::new(&server, Some(&token));
+    let server = galley::spawn(test_config(&backend)).await.unwrap();
+    let client = Client::with_token(&server, &token);
     let me = client.ok("{ me { name roles } }", json!({})).await;
     assert_eq!(
         me["me"],
@@ -172,7 +165,7 @@ async fn user_changes_from_the_command_line_are_history_and_disabling_stops_toke
     // cached lookup expires (GALLEY_TOKEN_CACHE_SECS, 5 s by default): wait for it, bounded.
     let mut refused = false;
     for _ in 0..100 {
-        let (_, body) = client.post("{ me { name } }", json!({})).await;
+        let Reply { body, .. } = client.post("{ me { name } }", json!({})).await;
         if body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED" {
             refused = true;
             break;
@@ -204,29 +197,13 @@ async fn user_changes_from_the_command_line_are_history_and_disabling_stops_toke
 
 /// Runs the binary with `input` piped to its standard input.
 fn galley_with_stdin(url: &str, args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_galley"))
-        .args(args)
-        .env("GALLEY_DATABASE_URL", url)
-        .env("GALLEY_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the galley binary runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    Galley::new(env!("CARGO_BIN_EXE_galley"), url).run_with_stdin(args, input)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_passwd_reads_the_password_from_stdin_and_sessions_revoke_ends_sessions() {
     let backend = Backend::sqlite();
-    let url = backend.url();
+    let url = backend.url().to_owned();
     stdout(&galley(
         &url,
         &["users", "add", "rob", "--role", "reviewer"],

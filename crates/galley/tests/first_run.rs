@@ -1,17 +1,10 @@
 //! The first run on a fresh SQLite file, as the README has it: several processes migrating
 //! the same new file at once must all succeed (they serialise on a lock beside the database).
 
-use std::process::{Command, Stdio};
+use galley_tests::{Backend, Galley};
 
 fn galley(url: &str, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_galley"))
-        .args(args)
-        .env("GALLEY_DATABASE_URL", url)
-        .env("GALLEY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the galley binary runs")
+    Galley::new(env!("CARGO_BIN_EXE_galley"), url).spawn(args)
 }
 
 #[test]
@@ -19,16 +12,13 @@ fn two_migrators_and_a_users_add_on_one_fresh_file_all_succeed() {
     // Several rounds, each on a fresh file: the race it guards against lost about half the
     // time without the lock.
     for round in 0..5 {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("galley.db").display()
-        );
+        let backend = Backend::sqlite();
+        let url = backend.url();
         let children = vec![
-            galley(&url, &["migrate"]),
-            galley(&url, &["migrate"]),
+            galley(url, &["migrate"]),
+            galley(url, &["migrate"]),
             galley(
-                &url,
+                url,
                 &["users", "add", &format!("alice{round}"), "--role", "admin"],
             ),
         ];
@@ -41,12 +31,7 @@ fn two_migrators_and_a_users_add_on_one_fresh_file_all_succeed() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let list = Command::new(env!("CARGO_BIN_EXE_galley"))
-            .args(["users", "list"])
-            .env("GALLEY_DATABASE_URL", &url)
-            .env("GALLEY_LOG", "warn")
-            .output()
-            .unwrap();
+        let list = Galley::new(env!("CARGO_BIN_EXE_galley"), url).run(&["users", "list"]);
         assert!(list.status.success());
         assert!(String::from_utf8_lossy(&list.stdout).contains(&format!("alice{round}")));
     }

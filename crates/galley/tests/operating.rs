@@ -1,76 +1,27 @@
 //! The release binary as an operator runs it: `galley serve` on a fresh SQLite file with the
 //! metrics listener, `galley users add` beside it, the access log (one JSON line per request,
 //! numeric latency), no ANSI colour codes when stderr is not a terminal, and `galley probe`
-//! (the container HEALTHCHECK) against the running server and against nothing.
+//! (the container HEALTHCHECK) against the running server and against nothing. A server that
+//! cannot start fails its test with what it wrote to stderr.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Output;
 
+use galley_tests::{Backend, Galley, Serving};
 use serde_json::{json, Value};
 
-/// Longest wait for a log line.
-const WAIT: Duration = Duration::from_secs(30);
-
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+fn galley_bin(url: &str) -> Galley {
+    Galley::new(env!("CARGO_BIN_EXE_galley"), url)
 }
 
-impl Server {
-    fn start(url: &str, format: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_galley"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-            ])
-            .env("GALLEY_DATABASE_URL", url)
-            .env("GALLEY_LOG_FORMAT", format)
-            .env("GALLEY_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("galley serve starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Server { child, lines }
-    }
-
-    /// The next line for which `pick` gives a value, within [`WAIT`]; every line read on the
-    /// way is passed to `seen`.
-    fn wait_for<T>(&self, seen: &mut Vec<String>, pick: impl Fn(&str) -> Option<T>) -> T {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no such log line; seen:\n{}", seen.join("\n")));
-            seen.push(line.clone());
-            if let Some(v) = pick(&line) {
-                return v;
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `galley serve` with the metrics listener, logging in `format` at `info`; returned once it
+/// listens.
+fn serve(url: &str, format: &str) -> Serving {
+    galley_bin(url)
+        .serve()
+        .arg("--metrics-listen")
+        .arg("127.0.0.1:0")
+        .env("GALLEY_LOG_FORMAT", format)
+        .start()
 }
 
 fn json_field(line: &str, message: &str, field: &str) -> Option<String> {
@@ -78,25 +29,18 @@ fn json_field(line: &str, message: &str, field: &str) -> Option<String> {
     (v["message"] == message).then(|| v[field].as_str().map(str::to_owned))?
 }
 
-fn galley(url: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_galley"))
-        .args(args)
-        .env("GALLEY_DATABASE_URL", url)
-        .env("GALLEY_LOG", "warn")
-        .output()
-        .unwrap()
+fn galley(url: &str, args: &[&str]) -> Output {
+    galley_bin(url).run(args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_logs_each_request_probes_and_serves_metrics_apart() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("galley.db").display()
-    );
-    let server = Server::start(&url, "json");
+    let backend = Backend::sqlite();
+    let url = backend.url();
     // The README's first run: users add at once, next to the starting server.
-    let added = galley(&url, &["users", "add", "ada", "--role", "admin"]);
+    let users_add = galley_bin(url).spawn(&["users", "add", "ada", "--role", "admin"]);
+    let mut server = serve(url, "json");
+    let added = users_add.wait_with_output().unwrap();
     assert!(
         added.status.success(),
         "{}",
@@ -109,16 +53,19 @@ async fn serve_logs_each_request_probes_and_serves_metrics_apart() {
         .unwrap()
         .to_owned();
 
-    let mut seen = Vec::new();
     // The metrics listener is bound first.
-    let metrics_addr = server.wait_for(&mut seen, |l| {
-        json_field(
-            l,
-            "metrics are served without a token on a separate listener",
-            "addr",
-        )
-    });
-    let addr = server.wait_for(&mut seen, |l| json_field(l, "galley is listening", "addr"));
+    let metrics_addr = server
+        .before_ready()
+        .iter()
+        .find_map(|l| {
+            json_field(
+                l,
+                "metrics are served without a token on a separate listener",
+                "addr",
+            )
+        })
+        .unwrap_or_else(|| panic!("no metrics line before listening: {:?}", server.stderr()));
+    let addr = server.addr().to_owned();
 
     let http = reqwest::Client::new();
     let res = http
@@ -130,7 +77,7 @@ async fn serve_logs_each_request_probes_and_serves_metrics_apart() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let access: Value = server.wait_for(&mut seen, |l| {
+    let access: Value = server.wait_for(|l| {
         let v: Value = serde_json::from_str(l).ok()?;
         (v["message"] == "request" && v["request_id"] == "req-ops-1").then_some(v)
     });
@@ -156,7 +103,7 @@ async fn serve_logs_each_request_probes_and_serves_metrics_apart() {
         .contains("# HELP galley_build_info"));
 
     // The HEALTHCHECK: ready while the server runs.
-    let probe = galley(&url, &["probe", "--url", &format!("http://{addr}")]);
+    let probe = galley(url, &["probe", "--url", &format!("http://{addr}")]);
     assert!(
         probe.status.success(),
         "{}",
@@ -165,7 +112,7 @@ async fn serve_logs_each_request_probes_and_serves_metrics_apart() {
     drop(server);
     // And a failure once it is gone.
     let probe = galley(
-        &url,
+        url,
         &[
             "probe",
             "--url",
@@ -180,16 +127,23 @@ async fn serve_logs_each_request_probes_and_serves_metrics_apart() {
 
 #[test]
 fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("galley.db").display()
-    );
-    let server = Server::start(&url, "text");
-    let mut seen = Vec::new();
-    server.wait_for(&mut seen, |l| {
-        l.contains("galley is listening").then_some(())
-    });
+    let backend = Backend::sqlite();
+    let server = serve(backend.url(), "text");
+    let seen = server.stderr();
     assert!(seen.iter().all(|l| !l.contains('\u{1b}')), "{seen:?}");
     assert!(seen.iter().any(|l| l.contains("INFO")), "{seen:?}");
+}
+
+#[test]
+fn a_server_that_cannot_start_fails_the_test_with_its_stderr() {
+    let started = std::panic::catch_unwind(|| {
+        galley_bin("mysql://localhost/galley").serve().start();
+    });
+    let panic = started.expect_err("galley serve on a MySQL URL never listens");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("galley serve ended"), "{message}");
+    assert!(
+        message.contains("url must start with sqlite: or postgres://"),
+        "{message}"
+    );
 }

@@ -1,12 +1,10 @@
 //! The scheduler publishes due articles once, and leaves one it cannot publish visibly
 //! overdue with the reason until the obstacle is gone.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{start, user, Backend, Client};
 use galley_domain::Role;
+use galley_tests::{add_user, start, test_config, Backend, Client, Ws};
 use serde_json::{json, Value};
 
 async fn approved_article(editor: &Client, reviewer: &Client, headline: &str) -> String {
@@ -61,17 +59,23 @@ async fn wait_for(client: &Client, id: &str, done: impl Fn(&Value) -> bool) -> V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_embargoed_due_article_stays_overdue_with_the_reason_until_the_embargo_is_lifted() {
     let backend = Backend::sqlite();
-    let server = start(&backend.url()).await;
-    let editor = Client::new(&server, Some(&user(&server, "ed", &[Role::Editor]).await.1));
+    let server = start(&backend).await;
+    let editor = Client::new(
+        &server,
+        Some(add_user(&server, "ed", &[Role::Editor]).await),
+    );
     let reviewer = Client::new(
         &server,
-        Some(&user(&server, "rev", &[Role::Reviewer]).await.1),
+        Some(add_user(&server, "rev", &[Role::Reviewer]).await),
     );
     let publisher = Client::new(
         &server,
-        Some(&user(&server, "pub", &[Role::Publisher]).await.1),
+        Some(add_user(&server, "pub", &[Role::Publisher]).await),
     );
-    let admin = Client::new(&server, Some(&user(&server, "adm", &[Role::Admin]).await.1));
+    let admin = Client::new(
+        &server,
+        Some(add_user(&server, "adm", &[Role::Admin]).await),
+    );
     let id = approved_article(&editor, &reviewer, "Embargoed report").await;
 
     let at = (chrono::Utc::now() + chrono::Duration::milliseconds(600)).to_rfc3339();
@@ -120,16 +124,14 @@ async fn two_servers_on_one_postgres_publish_each_due_article_exactly_once() {
     let Some(backend) = Backend::postgres().await else {
         return;
     };
-    let a = start(&backend.url()).await;
-    let b = galley::spawn(common::test_config(&backend.url()))
-        .await
-        .unwrap();
-    let editor = Client::new(&a, Some(&user(&a, "ed", &[Role::Editor]).await.1));
-    let reviewer = Client::new(&a, Some(&user(&a, "rev", &[Role::Reviewer]).await.1));
-    let (_, pub_token) = user(&a, "pub", &[Role::Publisher]).await;
-    let publisher = Client::new(&b, Some(&pub_token));
+    let a = start(&backend).await;
+    let b = galley::spawn(test_config(&backend)).await.unwrap();
+    let editor = Client::new(&a, Some(add_user(&a, "ed", &[Role::Editor]).await));
+    let reviewer = Client::new(&a, Some(add_user(&a, "rev", &[Role::Reviewer]).await));
+    let pub_token = add_user(&a, "pub", &[Role::Publisher]).await.token;
+    let publisher = Client::with_token(&b, &pub_token);
     // A subscriber on server A must see publications made by either replica's scheduler.
-    let mut ws = common::Ws::init(&a, &pub_token).await;
+    let mut ws = Ws::init(&a, &pub_token).await;
     ws.send(json!({"id": "pubs", "type": "subscribe", "payload": {
         "query": "subscription { events(filter: {types: [\"ArticlePublished\"]}) { articleId actor } }"
     }}))

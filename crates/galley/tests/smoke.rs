@@ -2,12 +2,10 @@
 //! GALLEY_TEST_POSTGRES_URL is set) PostgreSQL: the newsroom story with a live subscriber,
 //! a scheduled publication, and the transport's refusals. The full suite lives in tests/.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{seed_content, start, user, Backend, Client, Ws};
 use galley_domain::Role;
+use galley_tests::{add_user, seed_article, start, Backend, Client, Ws};
 use serde_json::{json, Value};
 
 const ARTICLE: &str = "id version status revisionNumber liveRevision hasUnpublishedChanges slug headline tags authors { name }";
@@ -20,15 +18,15 @@ async fn mutate(client: &Client, name: &str, args: &str, vars: Value) -> Value {
 }
 
 async fn newsroom_story(backend: Backend) {
-    let server = start(&backend.url()).await;
-    let (_, editor) = user(&server, "edith", &[Role::Editor]).await;
-    let (_, reviewer) = user(&server, "rob", &[Role::Reviewer]).await;
-    let (_, publisher) = user(&server, "penny", &[Role::Publisher]).await;
-    let (_, viewer) = user(&server, "vic", &[Role::Viewer]).await;
-    let editor = Client::new(&server, Some(&editor));
-    let reviewer_c = Client::new(&server, Some(&reviewer));
-    let publisher = Client::new(&server, Some(&publisher));
-    let viewer_c = Client::new(&server, Some(&viewer));
+    let server = start(&backend).await;
+    let editor = add_user(&server, "edith", &[Role::Editor]).await.token;
+    let reviewer = add_user(&server, "rob", &[Role::Reviewer]).await.token;
+    let publisher = add_user(&server, "penny", &[Role::Publisher]).await.token;
+    let viewer = add_user(&server, "vic", &[Role::Viewer]).await.token;
+    let editor = Client::with_token(&server, &editor);
+    let reviewer_c = Client::with_token(&server, &reviewer);
+    let publisher = Client::with_token(&server, &publisher);
+    let viewer_c = Client::with_token(&server, &viewer);
 
     // A subscriber connected before the first step.
     let mut ws = Ws::init(&server, &viewer).await;
@@ -41,7 +39,7 @@ async fn newsroom_story(backend: Backend) {
     let created = editor
         .ok(
             &format!("mutation($c: ContentInput!) {{ createArticle(content: $c, idempotencyKey: \"seed-1\") {{ article {{ {ARTICLE} }} events {{ type }} replayed }} }}"),
-            json!({"c": seed_content()}),
+            json!({"c": seed_article()}),
         )
         .await["createArticle"]
         .clone();
@@ -57,13 +55,13 @@ async fn newsroom_story(backend: Backend) {
     let retried = editor
         .ok(
             "mutation($c: ContentInput!) { createArticle(content: $c, idempotencyKey: \"seed-1\") { article { id version } replayed } }",
-            json!({"c": seed_content()}),
+            json!({"c": seed_article()}),
         )
         .await;
     assert_eq!(retried["createArticle"]["article"]["id"], id.as_str());
     assert_eq!(retried["createArticle"]["replayed"], true);
 
-    let mut content = seed_content();
+    let mut content = seed_article();
     content["standfirst"] = json!("Vučić sought to put troops in Northern Kosovo.");
     let revised = editor
         .ok(

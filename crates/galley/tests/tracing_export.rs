@@ -6,15 +6,11 @@
 //! arrive too (the exporter is flushed on shutdown). Without the variables, nothing of the
 //! caller's trace context is echoed.
 
-mod common;
-
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
+use galley_tests::{seed_article, Backend, Galley, Serving};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -28,74 +24,15 @@ const WAIT: Duration = Duration::from_secs(30);
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
 
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+fn galley_bin(url: &str) -> Galley {
+    Galley::new(env!("CARGO_BIN_EXE_galley"), url)
 }
 
-impl Server {
-    fn start(url: &str, env: &[(&str, String)]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_galley"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("GALLEY_DATABASE_URL", url)
-            .env("GALLEY_LOG_FORMAT", "json")
-            .env("GALLEY_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("galley serve starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Server { child, lines }
-    }
-
-    /// The next JSON log line for which `pick` gives a value, within [`WAIT`].
-    fn wait_for<T>(&self, seen: &mut Vec<String>, pick: impl Fn(&Value) -> Option<T>) -> T {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no such log line; seen:\n{}", seen.join("\n")));
-            seen.push(line.clone());
-            if let Some(v) = serde_json::from_str(&line).ok().and_then(|v| pick(&v)) {
-                return v;
-            }
-        }
-    }
-
-    /// SIGTERM, then the exit status within [`WAIT`].
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "galley serve did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `galley serve` (JSON logs at `info`) with these variables set; returned once it listens.
+fn serve(url: &str, env: &[(&str, String)]) -> Serving {
+    env.iter()
+        .fold(galley_bin(url).serve(), |serve, (k, v)| serve.env(k, v))
+        .start()
 }
 
 /// An OTLP/HTTP receiver on 127.0.0.1: every POST /v1/traces body, decoded, goes to the
@@ -149,27 +86,19 @@ fn string_attribute(
 }
 
 fn galley(url: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_galley"))
-        .args(args)
-        .env("GALLEY_DATABASE_URL", url)
-        .env("GALLEY_LOG", "warn")
-        .output()
-        .unwrap()
+    galley_bin(url).run(args)
 }
 
 async fn exports_the_request_operation_and_batch_spans_under_the_callers_trace(url: &str) {
     let (endpoint, mut exports) = receiver().await;
-    let mut server = Server::start(
+    let mut server = serve(
         url,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
             ("OTEL_SERVICE_NAME", "galley-under-test".to_owned()),
         ],
     );
-    let mut seen = Vec::new();
-    let addr = server.wait_for(&mut seen, |v| {
-        (v["message"] == "galley is listening").then(|| v["addr"].as_str().map(str::to_owned))?
-    });
+    let addr = server.addr().to_owned();
     let added = galley(url, &["users", "add", "ed", "--role", "editor"]);
     assert!(
         added.status.success(),
@@ -192,7 +121,7 @@ async fn exports_the_request_operation_and_batch_spans_under_the_callers_trace(u
         .json(&json!({
             "query": "mutation Draft($c: ContentInput!) { createArticle(content: $c) { article { id } } }",
             "operationName": "Draft",
-            "variables": { "c": common::seed_content() },
+            "variables": { "c": seed_article() },
         }))
         .send()
         .await
@@ -229,7 +158,7 @@ async fn exports_the_request_operation_and_batch_spans_under_the_callers_trace(u
     assert_ne!(fresh_trace, TRACE_ID);
 
     // The access log line carries the trace id.
-    let access: Value = server.wait_for(&mut seen, |v| {
+    let access: Value = server.wait_for_json(|v| {
         (v["message"] == "request" && v["request_id"] == "req-trace-1").then(|| v.clone())
     });
     assert_eq!(access["trace_id"], TRACE_ID, "{access}");
@@ -312,11 +241,10 @@ async fn exports_the_request_operation_and_batch_spans_under_the_callers_trace(u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_reach_an_otlp_receiver_nested_under_the_callers_traceparent() {
-    let sqlite = common::Backend::sqlite();
-    exports_the_request_operation_and_batch_spans_under_the_callers_trace(&sqlite.url()).await;
-    if let Some(postgres) = common::Backend::postgres().await {
-        exports_the_request_operation_and_batch_spans_under_the_callers_trace(&postgres.url())
-            .await;
+    let sqlite = Backend::sqlite();
+    exports_the_request_operation_and_batch_spans_under_the_callers_trace(sqlite.url()).await;
+    if let Some(postgres) = Backend::postgres().await {
+        exports_the_request_operation_and_batch_spans_under_the_callers_trace(postgres.url()).await;
         postgres.cleanup().await;
     } else {
         eprintln!("GALLEY_TEST_POSTGRES_URL not set: the PostgreSQL half is skipped");
@@ -325,13 +253,9 @@ async fn spans_reach_an_otlp_receiver_nested_under_the_callers_traceparent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_variables_no_trace_context_is_read_or_echoed() {
-    let sqlite = common::Backend::sqlite();
-    let url = sqlite.url();
-    let server = Server::start(&url, &[]);
-    let mut seen = Vec::new();
-    let addr = server.wait_for(&mut seen, |v| {
-        (v["message"] == "galley is listening").then(|| v["addr"].as_str().map(str::to_owned))?
-    });
+    let sqlite = Backend::sqlite();
+    let mut server = serve(sqlite.url(), &[]);
+    let addr = server.addr().to_owned();
     let res = reqwest::Client::new()
         .get(format!("http://{addr}/healthz"))
         .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
@@ -341,7 +265,7 @@ async fn without_the_variables_no_trace_context_is_read_or_echoed() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("traceparent").is_none());
-    let access: Value = server.wait_for(&mut seen, |v| {
+    let access: Value = server.wait_for_json(|v| {
         (v["message"] == "request" && v["request_id"] == "req-untraced").then(|| v.clone())
     });
     assert_eq!(access["trace_id"], "-", "{access}");
@@ -349,10 +273,9 @@ async fn without_the_variables_no_trace_context_is_read_or_echoed() {
 
 #[test]
 fn an_unsupported_protocol_is_refused_with_a_clear_line_and_the_server_still_serves() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = galley_storage::testing::sqlite_url(dir.path());
-    let server = Server::start(
-        &url,
+    let sqlite = Backend::sqlite();
+    let server = serve(
+        sqlite.url(),
         &[
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -361,15 +284,15 @@ fn an_unsupported_protocol_is_refused_with_a_clear_line_and_the_server_still_ser
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
         ],
     );
-    let mut seen = Vec::new();
-    let warning = server.wait_for(&mut seen, |v| {
-        (v["level"] == "WARN").then(|| v["message"].as_str().map(str::to_owned))?
-    });
+    // The warning comes first, then the server listens all the same.
+    let warning = server
+        .before_ready()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| (v["level"] == "WARN").then(|| v["message"].as_str().map(str::to_owned))?)
+        .unwrap_or_else(|| panic!("no warning before listening: {:?}", server.stderr()));
     assert!(
         warning.contains("grpc") && warning.contains("http/protobuf"),
         "{warning}"
     );
-    server.wait_for(&mut seen, |v| {
-        (v["message"] == "galley is listening").then_some(())
-    });
 }

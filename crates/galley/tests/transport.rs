@@ -1,19 +1,17 @@
 //! The transport's refusals over real HTTP and WebSocket: authentication, the
 //! GraphQL-over-HTTP rules, document limits and every graphql-transport-ws close code.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{start, user, Backend, Client, Ws};
 use galley_domain::Role;
+use galley_tests::{add_user, start, test_config, Backend, Client, Reply, Ws};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_refusals_follow_the_graphql_over_http_rules() {
     let backend = Backend::sqlite();
-    let server = start(&backend.url()).await;
-    let (_, token) = user(&server, "vera", &[Role::Viewer]).await;
+    let server = start(&backend).await;
+    let token = add_user(&server, "vera", &[Role::Viewer]).await.token;
     let http = reqwest::Client::new();
     let url = server.graphql_url();
 
@@ -34,13 +32,13 @@ async fn http_refusals_follow_the_graphql_over_http_rules() {
 
     // No token: UNAUTHENTICATED and no data; introspection included.
     let anonymous = Client::new(&server, None);
-    let (status, body) = anonymous
+    let Reply { status, body, .. } = anonymous
         .post("{ __schema { types { name } } }", json!({}))
         .await;
     assert_eq!(status, 401);
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     assert!(body.get("data").is_none());
-    let (status, _) = Client::new(&server, Some("glly_not-a-token"))
+    let Reply { status, .. } = Client::with_token(&server, "glly_not-a-token")
         .post("{ me { id } }", json!({}))
         .await;
     assert_eq!(status, 401);
@@ -132,7 +130,7 @@ async fn http_refusals_follow_the_graphql_over_http_rules() {
     assert_eq!(res.status(), 400);
 
     // Parse and validation failures: 4xx with no data under graphql-response+json.
-    let client = Client::new(&server, Some(&token));
+    let client = Client::with_token(&server, &token);
     for bad in [
         "{ me { id ",
         "{ me { nope } }",
@@ -140,7 +138,7 @@ async fn http_refusals_follow_the_graphql_over_http_rules() {
         "{ articles(first: 100) { edges { node { history(first: 100) { edges { node { article { history(first: 100) { edges { node { type } } } } } } } } } } }",
         "{ events { edges { node { article { history { edges { node { article { history { edges { node { article { history { edges { node { type } } } } } } } } } } } } } } } }",
     ] {
-        let (status, body) = client.post(bad, json!({})).await;
+        let Reply { status, body, .. } = client.post(bad, json!({})).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body.get("data").is_none(), "{body}");
         assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{body}");
@@ -183,20 +181,20 @@ async fn http_refusals_follow_the_graphql_over_http_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rate_limit_is_per_token_and_answers_429() {
     let backend = Backend::sqlite();
-    let mut config = common::test_config(&backend.url());
+    let mut config = test_config(&backend);
     config.limits.rate_limit_per_second = 1;
     config.limits.rate_limit_burst = 3;
     let server = galley::spawn(config).await.unwrap();
-    let (_, token) = user(&server, "greedy", &[Role::Viewer]).await;
-    let (_, other) = user(&server, "patient", &[Role::Viewer]).await;
-    let client = Client::new(&server, Some(&token));
+    let token = add_user(&server, "greedy", &[Role::Viewer]).await.token;
+    let other = add_user(&server, "patient", &[Role::Viewer]).await.token;
+    let client = Client::with_token(&server, &token);
     for _ in 0..3 {
         client.ok("{ me { id } }", json!({})).await;
     }
-    let (status, body) = client.post("{ me { id } }", json!({})).await;
+    let Reply { status, body, .. } = client.post("{ me { id } }", json!({})).await;
     assert_eq!(status, 429);
     assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
-    Client::new(&server, Some(&other))
+    Client::with_token(&server, &other)
         .ok("{ me { id } }", json!({}))
         .await;
     server.shutdown().await.unwrap();
@@ -214,8 +212,8 @@ async fn closes_with(ws: &mut Ws) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_graphql_transport_ws_close_code_is_honoured() {
     let backend = Backend::sqlite();
-    let server = start(&backend.url()).await;
-    let (_, token) = user(&server, "wanda", &[Role::Viewer]).await;
+    let server = start(&backend).await;
+    let token = add_user(&server, "wanda", &[Role::Viewer]).await.token;
     let subscribe = |id: &str| json!({"id": id, "type": "subscribe", "payload": {"query": "subscription { events { position } }"}});
 
     // 4401: subscribe before connection_ack.
@@ -256,7 +254,7 @@ async fn every_graphql_transport_ws_close_code_is_honoured() {
     ws.send(json!({"type": "bogus"})).await;
     assert_eq!(closes_with(&mut ws).await, 4400);
     let mut ws = Ws::init(&server, &token).await;
-    ws.send_raw("not json").await;
+    ws.send_text("not json").await;
     assert_eq!(closes_with(&mut ws).await, 4400);
 
     // 4408: no connection_init within the configured timeout.

@@ -54,6 +54,9 @@ pub struct StoreOptions {
     pub statement_timeout: std::time::Duration,
     /// How long to wait for a pool connection, opening a new one included.
     pub acquire_timeout: std::time::Duration,
+    /// How many of the newest events the feed keeps in memory for its subscribers, who then
+    /// share one log read per commit; 0 makes every subscriber read the log itself.
+    pub feed_tail: usize,
 }
 
 impl Default for StoreOptions {
@@ -68,6 +71,7 @@ impl Default for StoreOptions {
             token_cache_ttl: crate::auth::cache::TOKEN_CACHE_TTL,
             statement_timeout: STATEMENT_TIMEOUT,
             acquire_timeout: ACQUIRE_TIMEOUT,
+            feed_tail: feed::TAIL_EVENTS,
         }
     }
 }
@@ -147,6 +151,13 @@ impl Store {
         self.inner.writer.commits()
     }
 
+    /// Log queries the feed has made for subscribers (the shared reader's and their own
+    /// catch-ups). For tests.
+    #[doc(hidden)]
+    pub fn feed_reads(&self) -> u64 {
+        self.inner.feed.reads()
+    }
+
     /// Commands waiting in the group-commit queue, not yet taken into a batch. For tests.
     #[doc(hidden)]
     pub fn queued_commands(&self) -> usize {
@@ -176,7 +187,7 @@ impl Store {
         if options.migrate {
             db.migrate().await?;
         }
-        let feed = Arc::new(Feed::new());
+        let feed = Arc::new(Feed::new(db.clone(), options.feed_tail));
         let inner = Arc::new(Inner {
             writer: Writer::new(db.clone(), feed.clone(), options.max_batch),
             db,
@@ -392,7 +403,7 @@ impl Store {
         after: Position,
         filter: EventFilter,
     ) -> BoxStream<'static, Result<StoredEvent, StoreError>> {
-        feed::subscribe(&self.inner.feed, self.inner.db.clone(), after, filter)
+        self.inner.feed.subscribe(after, filter)
     }
 
     /// Adds a user with the SHA-256 hex hash of their first token. Names are unique

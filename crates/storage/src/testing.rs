@@ -1,7 +1,15 @@
 //! Helpers for tests of this crate and of the crates above it: a fresh database per test.
+//!
+//! [`Backend`] is the one database type of every suite: the storage contract suite opens a
+//! [`Store`] on it, the end-to-end harness (galley-tests) starts servers on its URL. An SQLite
+//! file in a folder of its own, or a database of its own on the PostgreSQL server of
+//! [`POSTGRES_URL_ENV`]; either is removed when the `Backend` is dropped, even by a failing test.
+//!
+//! Only crate-root paths are imported here, so this file does not follow the crate's modules.
 
-use crate::error::StoreError;
-use crate::store::{Store, StoreOptions};
+use std::path::{Path, PathBuf};
+
+use crate::{BackendKind, Store, StoreError, StoreOptions};
 
 /// The environment variable naming a PostgreSQL server for tests.
 pub const POSTGRES_URL_ENV: &str = "GALLEY_TEST_POSTGRES_URL";
@@ -58,6 +66,125 @@ pub async fn drop_postgres_database(url: &str) {
     }
 }
 
+/// A fresh database for one test: an SQLite file in a temporary folder, or a database of its own
+/// on the PostgreSQL server of [`POSTGRES_URL_ENV`]. Dropping it removes the folder or drops the
+/// PostgreSQL database (on a thread of its own, so it also works inside an async test and while
+/// a failing test unwinds); [`Backend::cleanup`] does the same and waits for it. Close every
+/// store and stop every server on it first: the drop forces the database's connections closed.
+#[derive(Debug)]
+pub struct Backend {
+    url: String,
+    kind: BackendKind,
+    /// The SQLite file's folder, removed on drop.
+    dir: Option<PathBuf>,
+    /// Set once the PostgreSQL database is dropped, so `Drop` does not try again.
+    cleaned: bool,
+}
+
+impl Backend {
+    /// A fresh SQLite file (created on the first connect) in a new temporary folder.
+    pub fn sqlite() -> Backend {
+        let dir =
+            std::env::temp_dir().join(format!("galley-test-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot create the test folder {}: {e}", dir.display()));
+        Backend {
+            url: sqlite_url(&dir),
+            kind: BackendKind::Sqlite,
+            dir: Some(dir),
+            cleaned: false,
+        }
+    }
+
+    /// A fresh PostgreSQL database, or `None` with a notice on stderr when
+    /// [`POSTGRES_URL_ENV`] is not set. Panics when it is not set but
+    /// [`REQUIRE_POSTGRES_ENV`] is `1` (see [`fresh_postgres_url`]).
+    pub async fn postgres() -> Option<Backend> {
+        let url = fresh_postgres_url().await?;
+        Some(Backend {
+            url,
+            kind: BackendKind::Postgres,
+            dir: None,
+            cleaned: false,
+        })
+    }
+
+    /// A fresh database of the same kind as this one (for a copy, an import, a second site).
+    pub async fn another(&self) -> Backend {
+        match self.kind {
+            BackendKind::Sqlite => Backend::sqlite(),
+            BackendKind::Postgres => Backend::postgres()
+                .await
+                .expect("PostgreSQL is configured: this backend is on it"),
+        }
+    }
+
+    /// The database URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Which database this is.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    /// `"sqlite"` or `"postgres"`, for messages.
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::Postgres => "postgres",
+        }
+    }
+
+    /// The folder of the SQLite file (`None` on PostgreSQL).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// A store on this database, migrated, with a small pool (see [`connect`]).
+    pub async fn connect(&self) -> Store {
+        connect(&self.url).await.unwrap_or_else(|e| {
+            panic!(
+                "cannot open a store on the {} test database: {e}",
+                self.name()
+            )
+        })
+    }
+
+    /// Drops the PostgreSQL database now and waits for it (call once every store and server on
+    /// it is closed). The SQLite folder goes when `self` is dropped at the end.
+    pub async fn cleanup(mut self) {
+        if self.kind == BackendKind::Postgres {
+            drop_postgres_database(&self.url).await;
+        }
+        self.cleaned = true;
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if self.kind != BackendKind::Postgres || self.cleaned {
+            return;
+        }
+        // A failing test unwinds without reaching `cleanup`; drop its database on a thread of
+        // its own, since this may run inside a runtime that cannot block.
+        let url = self.url.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_postgres_database(&url));
+            }
+        })
+        .join();
+    }
+}
+
 /// Replaces the database name (the path) of a PostgreSQL URL.
 fn with_database(base: &str, name: &str) -> String {
     let (without_query, query) = match base.split_once('?') {
@@ -78,7 +205,7 @@ fn with_database(base: &str, name: &str) -> String {
 }
 
 /// The URL of an SQLite file inside `dir` (created on connect).
-pub fn sqlite_url(dir: &std::path::Path) -> String {
+pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("galley.db").display())
 }
 
@@ -95,7 +222,51 @@ pub async fn connect(url: &str) -> Result<Store, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{with_database, Backend, POSTGRES_URL_ENV};
+
+    #[tokio::test]
+    async fn an_sqlite_backend_is_a_fresh_file_removed_on_drop() {
+        let backend = Backend::sqlite();
+        let dir = backend.dir().expect("a folder").to_owned();
+        assert!(dir.is_dir());
+        assert!(backend.url().starts_with("sqlite://"), "{}", backend.url());
+        let store = backend.connect().await;
+        assert_eq!(store.backend(), crate::BackendKind::Sqlite);
+        store.close().await;
+        assert!(dir.join("galley.db").is_file());
+        let other = backend.another().await;
+        assert_ne!(other.url(), backend.url());
+        drop(backend);
+        assert!(!dir.exists(), "{} is left behind", dir.display());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_postgres_backend_is_dropped_even_by_a_failing_test() {
+        let Some(backend) = Backend::postgres().await else {
+            return;
+        };
+        let name = backend.url().rsplit('/').next().unwrap().to_owned();
+        let store = backend.connect().await;
+        store.close().await;
+        // A failing test unwinds without reaching `cleanup`: the drop alone removes it.
+        let failing = tokio::spawn(async move {
+            let _backend = backend;
+            panic!("a failing test");
+        });
+        assert!(failing.await.unwrap_err().is_panic());
+        let base = std::env::var(POSTGRES_URL_ENV).unwrap();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+            .await
+            .unwrap();
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&name)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert!(!exists, "{name} is left behind");
+        let _ = sqlx::Connection::close(conn).await;
+    }
 
     #[test]
     fn replaces_the_database_of_a_url() {

@@ -703,9 +703,9 @@ async fn dropping_the_last_store_ends_its_writer_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_max_batch_of_one_runs_each_command_in_its_own_transaction() {
-    let dir = tempfile::tempdir().unwrap();
+    let database = testing::Backend::sqlite();
     let store = Store::connect(&StoreOptions {
-        url: testing::sqlite_url(dir.path()),
+        url: database.url().to_owned(),
         max_batch: 1,
         ..StoreOptions::default()
     })

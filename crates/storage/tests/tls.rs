@@ -10,18 +10,21 @@
 
 use std::sync::Arc;
 
-use galley_storage::{testing, Store, StoreOptions};
+use galley_storage::testing::Backend;
+use galley_storage::{Store, StoreOptions};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use sqlx::Row as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls;
 
-/// The PostgreSQL URL of a fresh database with `params` appended to its query.
-async fn url_with(params: &str) -> Option<(String, String)> {
-    let url = testing::fresh_postgres_url().await?;
+/// A fresh PostgreSQL database (dropped with the `Backend`, even when the test fails) and its
+/// URL with `params` appended to the query.
+async fn url_with(params: &str) -> Option<(String, Backend)> {
+    let database = Backend::postgres().await?;
+    let url = database.url();
     let sep = if url.contains('?') { '&' } else { '?' };
-    Some((format!("{url}{sep}{params}"), url))
+    Some((format!("{url}{sep}{params}"), database))
 }
 
 async fn connect(url: &str) -> Result<Store, galley_storage::StoreError> {
@@ -35,9 +38,10 @@ async fn connect(url: &str) -> Result<Store, galley_storage::StoreError> {
 
 #[tokio::test]
 async fn sslmode_require_encrypts_the_connection() {
-    let Some((url, plain)) = url_with("sslmode=require").await else {
+    let Some((url, backend)) = url_with("sslmode=require").await else {
         return;
     };
+    let plain = backend.url();
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
         .await
         .expect("sslmode=require connects (PostgreSQL has ssl = on)");
@@ -73,7 +77,7 @@ async fn sslmode_require_encrypts_the_connection() {
         .unwrap();
     assert!(!ssl, "sslmode=disable does not encrypt");
     sqlx::Connection::close(conn).await.unwrap();
-    testing::drop_postgres_database(&plain).await;
+    backend.cleanup().await;
 }
 
 /// A CA and a certificate for `localhost` (only) that it signed: (CA PEM, server
@@ -97,9 +101,10 @@ fn make_ca_and_server_cert() -> (String, Vec<u8>, Vec<u8>) {
 
 #[tokio::test]
 async fn sslmode_verify_full_refuses_a_root_that_did_not_sign_the_server() {
-    let Some((_, plain)) = url_with("").await else {
+    let Some((_, backend)) = url_with("").await else {
         return;
     };
+    let plain = backend.url();
     let dir = tempfile::tempdir().unwrap();
     let (ca_pem, _, _) = make_ca_and_server_cert();
     let root = dir.path().join("root.crt");
@@ -117,7 +122,7 @@ async fn sslmode_verify_full_refuses_a_root_that_did_not_sign_the_server() {
         message.contains("certificate") || message.contains("tls"),
         "the error says why: {message}"
     );
-    testing::drop_postgres_database(&plain).await;
+    backend.cleanup().await;
 }
 
 /// Relays PostgreSQL connections to `upstream`, terminating TLS with `config` itself: it
@@ -158,9 +163,10 @@ async fn tls_proxy(upstream: String, config: Arc<rustls::ServerConfig>) -> u16 {
 
 #[tokio::test]
 async fn sslmode_verify_full_accepts_a_server_certificate_the_root_signed() {
-    let Some((_, plain)) = url_with("").await else {
+    let Some((_, backend)) = url_with("").await else {
         return;
     };
+    let plain = backend.url();
     let parsed: sqlx::postgres::PgConnectOptions = plain.parse().unwrap();
     let upstream = format!("{}:{}", parsed.get_host(), parsed.get_port());
     let (ca_pem, cert_der, key_der) = make_ca_and_server_cert();
@@ -211,5 +217,5 @@ async fn sslmode_verify_full_accepts_a_server_certificate_the_root_signed() {
         .await
         .expect("verify-ca accepts a certificate the root signed");
     store.close().await;
-    testing::drop_postgres_database(&plain).await;
+    backend.cleanup().await;
 }

@@ -1,5 +1,6 @@
 //! The given/when/then harness shared by the domain test suites, plus the cast (users with
-//! roles), the clock (minutes after a fixed morning) and the seed article as content.
+//! roles), the clock (minutes after a fixed morning) and the drafts of the standard histories.
+//! The seed article itself comes from `galley_domain::testing` (the `testing` feature).
 //!
 //! Every scenario reads "given these events, when this actor does this, then these events (or
 //! this error)". The harness fills in the article id, the expected version (the current one,
@@ -14,9 +15,6 @@ use galley_domain::{
     DomainError, Event, EventData, PublishTrigger, RevisionNumber, Role, Status, UserId, Version,
 };
 use uuid::Uuid;
-
-/// The seed article, as the newsroom wrote it (front matter, then Markdown).
-pub const SEED: &str = include_str!("../../../../fixtures/seed-article.md");
 
 /// The article every scenario is about.
 pub const ARTICLE: ArticleId =
@@ -78,53 +76,11 @@ pub fn due() -> DateTime<Utc> {
     t(50)
 }
 
-/// Parses the seed article's front matter (a tiny subset of YAML: `key: value`, quoted
-/// strings and one-line lists of quoted strings) and body into a draft.
-pub fn seed() -> ContentDraft {
-    let rest = SEED
-        .strip_prefix("---\n")
-        .expect("front matter opens the seed article");
-    let (front, body) = rest.split_once("\n---\n").expect("front matter is closed");
-    let mut draft = ContentDraft {
-        body: body.trim().to_owned(),
-        ..ContentDraft::default()
-    };
-    for line in front.lines() {
-        let (key, value) = line
-            .split_once(':')
-            .expect("front matter lines are key: value");
-        let value = value.trim();
-        match key.trim() {
-            "headline" => draft.headline = unquote(value),
-            "standfirst" => draft.standfirst = unquote(value),
-            "slug" => draft.slug = Some(unquote(value)),
-            "category" => draft.category = Some(unquote(value)),
-            "tags" => draft.tags = list(value),
-            "byline" => draft.byline = list(value),
-            "language" => draft.language = Some(unquote(value)),
-            _ => {}
-        }
-    }
-    draft
-}
-
-fn unquote(value: &str) -> String {
-    value.trim().trim_matches('"').to_owned()
-}
-
-fn list(value: &str) -> Vec<String> {
-    let inner = value.trim().trim_start_matches('[').trim_end_matches(']');
-    inner
-        .split("\",")
-        .map(unquote)
-        .filter(|s| !s.is_empty())
-        .collect()
-}
+/// The seed article as a draft, from the workspace's one parser of the fixture.
+pub use galley_domain::testing::seed_draft as seed;
 
 /// The seed article, validated.
-pub fn seed_content() -> ArticleContent {
-    ArticleContent::new(seed()).expect("the seed article is valid content")
-}
+pub use galley_domain::testing::seed_content;
 
 /// The first, shorter draft of the seed article: revision 1 of the standard histories.
 pub fn first_draft() -> ContentDraft {

@@ -1,27 +1,47 @@
 //! The harness of the contract suite: one test body, run against every backend.
 //!
-//! `contract_tests!` turns each `async fn name(db: TestDb)` into `sqlite::name` (a temp file,
-//! always) and `postgres::name` (a fresh database, when GALLEY_TEST_POSTGRES_URL is set).
+//! `contract_tests!` turns each `async fn name(db: &TestDb)` into `sqlite::name` (a temp file,
+//! always) and `postgres::name` (a fresh database, when GALLEY_TEST_POSTGRES_URL is set). The
+//! databases are the workspace's one test backend (`galley_storage::testing::Backend`, dropped
+//! even when a test fails), the seed article is the domain's (`galley_domain::testing`); what
+//! is here is the storage suite's own: a store on the backend, small drafts, the cast and
+//! command shorthands.
 
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, Utc};
 use galley_domain::{Action, Actor, ArticleId, Command, ContentDraft, Role, UserId, Version};
-use galley_storage::{testing, CommandOutcome, Metadata, Store, StoreError};
+use galley_storage::testing::{self, Backend};
+use galley_storage::{CommandOutcome, Metadata, Store, StoreError};
 use uuid::Uuid;
 
-/// The seed article of the brief: non-ASCII names, block quotes, links, many paragraphs.
-pub const SEED_ARTICLE: &str = include_str!("../../../../fixtures/seed-article.md");
+/// The seed article of the brief (non-ASCII names, block quotes, links, many paragraphs) as a
+/// draft. (Not every suite of this crate writes it.)
+#[allow(unused_imports)]
+pub use galley_domain::testing::seed_draft;
 
 /// A store under test and what is needed to open another pool on the same database.
 pub struct TestDb {
     pub store: Store,
     pub url: String,
+    /// `"sqlite"` or `"postgres"`.
     pub backend: &'static str,
-    _dir: Option<tempfile::TempDir>,
+    /// The database; dropped after the store (fields drop in order), even when a test fails.
+    database: Backend,
 }
 
 impl TestDb {
+    /// A store on a fresh database.
+    pub async fn open(database: Backend) -> TestDb {
+        let store = database.connect().await;
+        TestDb {
+            store,
+            url: database.url().to_owned(),
+            backend: database.name(),
+            database,
+        }
+    }
+
     /// Another store (another pool, as another process would have) on the same database.
     pub async fn second_store(&self) -> Store {
         testing::connect(&self.url).await.expect("connect again")
@@ -29,33 +49,16 @@ impl TestDb {
 
     pub async fn finish(self) {
         self.store.close().await;
-        if self.backend == "postgres" {
-            testing::drop_postgres_database(&self.url).await;
-        }
+        self.database.cleanup().await;
     }
 }
 
 pub async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = testing::sqlite_url(dir.path());
-    let store = testing::connect(&url).await.expect("connect to SQLite");
-    TestDb {
-        store,
-        url,
-        backend: "sqlite",
-        _dir: Some(dir),
-    }
+    TestDb::open(Backend::sqlite()).await
 }
 
 pub async fn postgres() -> Option<TestDb> {
-    let url = testing::fresh_postgres_url().await?;
-    let store = testing::connect(&url).await.expect("connect to PostgreSQL");
-    Some(TestDb {
-        store,
-        url,
-        backend: "postgres",
-        _dir: None,
-    })
+    Some(TestDb::open(Backend::postgres().await?).await)
 }
 
 #[macro_export]
@@ -82,36 +85,6 @@ macro_rules! contract_tests {
             )*
         }
     };
-}
-
-/// The seed article's front matter and body as a draft.
-pub fn seed_draft() -> ContentDraft {
-    let rest = SEED_ARTICLE.strip_prefix("---\n").expect("front matter");
-    let (front, body) = rest.split_once("\n---\n").expect("end of front matter");
-    let mut draft = ContentDraft {
-        body: body.trim().to_owned(),
-        ..ContentDraft::default()
-    };
-    for line in front.lines() {
-        let Some((key, value)) = line.split_once(": ") else {
-            continue;
-        };
-        let text = || -> String {
-            serde_json::from_str(value).unwrap_or_else(|_| value.trim().to_owned())
-        };
-        let list = || -> Vec<String> { serde_json::from_str(value).expect("a JSON list") };
-        match key {
-            "headline" => draft.headline = text(),
-            "standfirst" => draft.standfirst = text(),
-            "slug" => draft.slug = Some(text()),
-            "category" => draft.category = Some(text()),
-            "tags" => draft.tags = list(),
-            "byline" => draft.byline = list(),
-            "language" => draft.language = Some(text()),
-            _ => {}
-        }
-    }
-    draft
 }
 
 /// A small draft with a unique headline (and so slug).
