@@ -121,7 +121,7 @@ impl BenchDb {
     }
 }
 
-/// Opens an SQLite file with the settings galley's store uses (crates/storage/src/db.rs):
+/// Opens an SQLite file with the settings galley's store uses (crates/storage/src/backend/mod.rs):
 /// WAL, `synchronous = FULL`, foreign keys, a 10 s busy timeout.
 pub async fn sqlite_pool(path: &Path, connections: u32) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::new()

@@ -9,15 +9,18 @@
 //! See docs/BENCHMARKS.md.
 
 mod appends;
+mod compare;
 mod db;
 mod fanout;
 mod gql;
 mod growth;
 mod loggen;
+mod peer;
 mod reads;
 mod report;
 mod server;
 mod stats;
+mod wrk;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use futures::FutureExt as _;
 
 use crate::appends::RawInserts;
+use crate::compare::{PeerAuth, PeerConfig, PeerPlan};
 use crate::db::{Backend, BenchDb};
 use crate::gql::Client;
 use crate::report::Row;
@@ -51,6 +55,22 @@ struct Cli {
     /// Use this galley binary instead of building one with `cargo build --release`.
     #[arg(long, global = true, hide = true)]
     galley_bin: Option<PathBuf>,
+    /// Where the peer stage installs PostGraphile (default: galley-bench-peer/ in the cargo
+    /// target directory).
+    #[arg(long, env = "GALLEY_BENCH_PEER_DIR", global = true)]
+    peer_dir: Option<PathBuf>,
+    /// How the peer authenticates requests: none (its fastest setup, the default) or JWT.
+    #[arg(long, value_enum, default_value_t = PeerAuth::None, global = true)]
+    peer_auth: PeerAuth,
+    /// Node.js processes of the peer (PostGraphile's `--cluster-workers` when above 1).
+    #[arg(long, default_value_t = 1, global = true)]
+    peer_workers: u32,
+    /// Seconds of each wrk run in the peer stage (overrides the mode's).
+    #[arg(long, global = true)]
+    peer_secs: Option<u64>,
+    /// Rounds of the peer stage (overrides the mode's).
+    #[arg(long, global = true)]
+    peer_rounds: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -62,6 +82,13 @@ enum Mode {
     /// Only start-up and the append stage at full size, next to its baseline: the quick loop
     /// for work on the write path (run a profiler beside it).
     Appends,
+    /// Only the peer stage: Galley next to PostGraphile on PostgreSQL, under wrk (needs Node.js,
+    /// npm and wrk; about 6 minutes, 2 with --quick).
+    Peer {
+        /// 3 s per case instead of 10.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,6 +125,8 @@ pub struct Plan {
     pub page_samples: usize,
     /// Stop after the append stage (the `appends` mode).
     pub appends_only: bool,
+    /// The peer stage.
+    pub peer: PeerPlan,
 }
 
 impl Plan {
@@ -118,6 +147,7 @@ impl Plan {
             big_article_events: 10_000,
             page_samples: 300,
             appends_only: false,
+            peer: PeerPlan::full(),
         }
     }
 
@@ -135,6 +165,7 @@ impl Plan {
             big_article_events: 500,
             page_samples: 20,
             appends_only: false,
+            peer: PeerPlan::smoke(),
         }
     }
 }
@@ -174,7 +205,24 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 ..Plan::all()
             },
         ),
+        Mode::Peer { quick } => (
+            "peer",
+            Plan {
+                peer: if quick {
+                    PeerPlan::quick()
+                } else {
+                    PeerPlan::full()
+                },
+                ..Plan::all()
+            },
+        ),
     };
+    if let Some(secs) = cli.peer_secs {
+        plan.peer.secs = secs.max(1);
+    }
+    if let Some(rounds) = cli.peer_rounds {
+        plan.peer.rounds = rounds.max(1);
+    }
     if let Some(max) = cli.max_events {
         plan.growth_sizes.retain(|&s| s < max);
         plan.growth_sizes.push(max);
@@ -192,7 +240,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let mut notes = Vec::new();
     let mut ratios = Vec::new();
     let mut failed = false;
-    for backend in backends {
+    let peer_only = matches!(cli.mode, Mode::Peer { .. });
+    let with_peer = !matches!(cli.mode, Mode::Appends);
+    let has_postgres = backends.contains(&Backend::Postgres);
+    for backend in backends.into_iter().filter(|_| !peer_only) {
         let name = backend.name();
         eprintln!("bench: {name}: {mode_name} run");
         let outcome = AssertUnwindSafe(bench_backend(&plan, &bin, backend, &mut rows, &mut notes))
@@ -206,6 +257,37 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Err(_) => {
                 eprintln!("error: {name}: the harness panicked");
+                failed = true;
+            }
+        }
+    }
+    let mut peer_ran = false;
+    if with_peer && !has_postgres {
+        let why = "the peer stage runs on PostgreSQL only (--backend postgres or both)";
+        eprintln!("bench: peer: skipped: {why}");
+        notes.push(format!("peer stage skipped: {why}"));
+    } else if with_peer {
+        let config = PeerConfig {
+            plan: plan.peer.clone(),
+            dir: match cli.peer_dir {
+                Some(dir) => dir,
+                None => peer::default_dir()?,
+            },
+            auth: cli.peer_auth,
+            workers: cli.peer_workers.max(1),
+        };
+        eprintln!("bench: peer stage");
+        let outcome = AssertUnwindSafe(compare::run(&config, &bin, &mut rows, &mut notes))
+            .catch_unwind()
+            .await;
+        match outcome {
+            Ok(Ok(ran)) => peer_ran = ran,
+            Ok(Err(e)) => {
+                eprintln!("error: peer: {e:#}");
+                failed = true;
+            }
+            Err(_) => {
+                eprintln!("error: peer: the harness panicked");
                 failed = true;
             }
         }
@@ -227,7 +309,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     }
     if matches!(cli.mode, Mode::Smoke) && !failed {
         check_every_stage_ran(&rows, &ratios)?;
+        if peer_ran {
+            anyhow::ensure!(
+                rows.iter().any(|r| r.stage == "peer"),
+                "the peer stage printed no row"
+            );
+        }
         println!("smoke: every stage ran");
+    }
+    if peer_only && !peer_ran && !failed {
+        // `galley-bench peer` that measured nothing is a failure, not a quiet success.
+        eprintln!("error: the peer stage did not run (see the notice above)");
+        return Ok(false);
     }
     Ok(!failed)
 }

@@ -13,7 +13,7 @@ use crate::db::Raw;
 use crate::gql::{self, Client};
 use crate::stats::{drive, Measured, Op, Rng, Window};
 
-/// The columns the store reads for an article (crates/storage/src/read.rs).
+/// The columns the store reads for an article (`ARTICLE_COLUMNS` in crates/storage/src/read/rows.rs).
 const ARTICLE_COLUMNS: &str = "id, version, status, revision, headline, standfirst, body, slug, \
      category, tags, byline, language, live_revision, approved_revision, embargo_until, \
      scheduled_for, schedule_blocked_reason, authors, reviewers, created_at, \

@@ -91,10 +91,14 @@ impl Row {
 
 /// A throughput with its unit.
 pub fn rate(r: f64, unit: &str) -> String {
+    format!("{} {unit}", rate_number(r))
+}
+
+fn rate_number(r: f64) -> String {
     if r >= 100.0 {
-        format!("{r:.0} {unit}")
+        format!("{r:.0}")
     } else {
-        format!("{r:.1} {unit}")
+        format!("{r:.1}")
     }
 }
 
@@ -102,13 +106,56 @@ pub fn rate(r: f64, unit: &str) -> String {
 pub fn ms(v: f64) -> String {
     if v.is_nan() {
         "-".to_owned()
-    } else if v >= 100.0 {
-        format!("{v:.0} ms")
-    } else if v >= 10.0 {
-        format!("{v:.1} ms")
     } else {
-        format!("{v:.2} ms")
+        format!("{} ms", ms_number(v))
     }
+}
+
+fn ms_number(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The lowest and highest of several measurements (rounds) as `low–high`, or one figure when
+/// they print alike; `-` for none.
+fn span(values: &[f64], number: fn(f64) -> String) -> String {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let Some(low) = finite.iter().copied().reduce(f64::min) else {
+        return "-".to_owned();
+    };
+    let high = finite.iter().copied().fold(low, f64::max);
+    let (a, b) = (number(low), number(high));
+    if a == b {
+        a
+    } else {
+        format!("{a}–{b}")
+    }
+}
+
+/// Throughputs of several rounds, as a range with the unit once.
+pub fn rate_span(values: &[f64], unit: &str) -> String {
+    match span(values, rate_number) {
+        s if s == "-" => s,
+        s => format!("{s} {unit}"),
+    }
+}
+
+/// Latencies of several rounds in milliseconds, as a range.
+pub fn ms_span(values: &[f64]) -> String {
+    match span(values, ms_number) {
+        s if s == "-" => s,
+        s => format!("{s} ms"),
+    }
+}
+
+/// Ratios of several rounds, as a range.
+pub fn ratio_span(values: &[f64]) -> String {
+    span(values, |v| format!("{v:.2}"))
 }
 
 /// A size in MiB from KiB.
@@ -191,5 +238,32 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[1].starts_with("|---"));
         assert!(lines.iter().all(|l| l.len() == lines[0].len()));
+    }
+
+    #[test]
+    fn rounds_print_as_a_range_with_the_unit_once() {
+        assert_eq!(rate_span(&[6560.4, 5650.2], "req/s"), "5650–6560 req/s");
+        assert_eq!(rate_span(&[812.0, 812.4], "req/s"), "812 req/s");
+        assert_eq!(rate_span(&[42.24], "req/s"), "42.2 req/s");
+        assert_eq!(ms_span(&[9.1, 12.34, 10.0]), "9.10–12.3 ms");
+        assert_eq!(ratio_span(&[2.6, 3.0]), "2.60–3.00");
+        assert_eq!(ms_span(&[]), "-");
+        assert_eq!(rate_span(&[f64::NAN], "req/s"), "-");
+    }
+
+    #[test]
+    fn a_table_with_ranges_stays_aligned() {
+        let rows = vec![
+            Row {
+                value: rate_span(&[5650.0, 6560.0], "req/s"),
+                ratio: ratio_span(&[2.61, 2.95]),
+                ..Row::figure("postgres", "peer", "one article by id", String::new())
+            },
+            Row::figure("postgres", "peer", "GET /healthz", "54000 req/s".into()),
+        ];
+        let text = markdown(&rows);
+        let widths: Vec<usize> = text.lines().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "{text}");
+        assert!(text.contains("| 5650–6560 req/s |"), "{text}");
     }
 }

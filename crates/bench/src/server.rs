@@ -19,16 +19,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// the parent of the profile folder holding our own executable (`target/release/galley-bench`
 /// gives `target`), so `cargo run --release -p galley-bench` and the binary it builds agree.
 pub fn build_release() -> anyhow::Result<PathBuf> {
-    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let exe = std::env::current_exe().context("cannot find the harness executable")?;
-            exe.parent()
-                .and_then(Path::parent)
-                .map(Path::to_path_buf)
-                .context("the harness executable is not inside a cargo target directory")?
-        }
-    };
+    let target_dir = target_dir()?;
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!(
@@ -54,6 +45,21 @@ pub fn build_release() -> anyhow::Result<PathBuf> {
         bail!("{} was not built", bin.display());
     }
     Ok(bin)
+}
+
+/// The cargo target directory this harness runs from: `CARGO_TARGET_DIR` when set, else the
+/// parent of the profile folder holding our own executable.
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => {
+            let exe = std::env::current_exe().context("cannot find the harness executable")?;
+            exe.parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .context("the harness executable is not inside a cargo target directory")
+        }
+    }
 }
 
 /// How to run the `galley` binary against one database.
@@ -203,13 +209,7 @@ impl Server {
 
     /// The last lines this server wrote to its log, for error messages.
     pub fn log_tail(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(&self.log_path) {
-            let _ = f.seek(SeekFrom::Start(self.log_start));
-            let _ = f.read_to_string(&mut text);
-        }
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        log_tail(&self.log_path, self.log_start)
     }
 
     /// Stops the server (SIGKILL: the harness needs no graceful shutdown, and the database
@@ -233,6 +233,17 @@ impl Drop for Server {
     }
 }
 
+/// The last 30 lines of a log file from byte `start` on, for error messages.
+pub fn log_tail(path: &Path, start: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(path) {
+        let _ = f.seek(SeekFrom::Start(start));
+        let _ = f.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
 /// VmRSS of a process in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -244,7 +255,7 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
 }

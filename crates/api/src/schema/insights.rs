@@ -1,26 +1,22 @@
 //! The review queue and the dashboard figures, as GraphQL objects over the store's
-//! projections (see galley-storage's `insights` module for how each figure is defined).
+//! projections (galley-storage's `read::dashboard` module defines each figure).
 
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use galley_domain::UserId;
-use galley_storage::{DashboardQuery, DurationStats, MAX_DASHBOARD_DAYS};
+use galley_storage::{DashboardQuery, MAX_DASHBOARD_DAYS};
 
 use crate::error::{ApiError, ApiResult};
+use crate::schema::args::{check_time, page_size, parse_id, EARLIEST};
+use crate::schema::article::{article_connection, Article, ArticleConnection};
 use crate::schema::context::ContextExt;
-use crate::schema::query::ArticleConnection;
-use crate::schema::types::{
-    check_time, load_user, page_size, parse_id, Article, GqlStatus, User, EARLIEST,
-};
+use crate::schema::durations::{seconds, DurationFigures};
+use crate::schema::enums::GqlStatus;
+use crate::schema::stages::{time_in_stage, TimeInStage};
+use crate::schema::users::{load_user, User};
 
 /// The window of a dashboard when `from` is not given.
 const DEFAULT_WINDOW_DAYS: i64 = 30;
-
-pub(crate) fn seconds(d: TimeDelta) -> f64 {
-    d.num_microseconds()
-        .map(|us| us as f64 / 1e6)
-        .unwrap_or(d.num_seconds() as f64)
-}
 
 /// `reviewQueue(reviewer, first, after)`: the caller's queue unless another reviewer is
 /// named, a page at a time like `articles`.
@@ -40,10 +36,7 @@ pub(crate) async fn review_queue(
         .store()
         .review_queue(reviewer, first, after.as_deref())
         .await?;
-    Ok(crate::schema::query::article_connection(
-        after.is_some(),
-        page,
-    ))
+    Ok(article_connection(after.is_some(), page))
 }
 
 /// `dashboard(from, to, category)`.
@@ -90,27 +83,6 @@ pub(crate) async fn dashboard(
         category,
         figures,
     })
-}
-
-/// Count and nearest-rank percentiles of a set of durations, in seconds.
-#[derive(SimpleObject, Debug, Clone)]
-pub struct DurationFigures {
-    /// How many durations.
-    pub count: u64,
-    /// The median (nearest rank), in seconds; null when there are none.
-    pub p50_seconds: Option<f64>,
-    /// The 90th percentile (nearest rank), in seconds; null when there are none.
-    pub p90_seconds: Option<f64>,
-}
-
-impl From<DurationStats> for DurationFigures {
-    fn from(s: DurationStats) -> Self {
-        DurationFigures {
-            count: s.count,
-            p50_seconds: s.p50.map(seconds),
-            p90_seconds: s.p90.map(seconds),
-        }
-    }
 }
 
 /// Articles in one status.
@@ -255,14 +227,8 @@ impl Dashboard {
     }
     /// How long articles sit in each review stage now, and the time the stage visits that
     /// ended in the window took.
-    async fn time_in_stage(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<crate::schema::stages::TimeInStage> {
-        Ok(
-            crate::schema::stages::time_in_stage(ctx, self.from, self.to, self.category.clone())
-                .await?,
-        )
+    async fn time_in_stage(&self, ctx: &Context<'_>) -> async_graphql::Result<TimeInStage> {
+        Ok(time_in_stage(ctx, self.from, self.to, self.category.clone()).await?)
     }
     /// First submission → first publication, over articles first published in the window.
     async fn time_to_first_publish(&self) -> DurationFigures {

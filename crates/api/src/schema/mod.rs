@@ -1,15 +1,38 @@
 //! The GraphQL schema: types, queries, mutations and subscriptions, and how it is built.
+//!
+//! Modules depend one way, from the leaves up (none imports one below it in this list, no two
+//! import each other):
+//!
+//! - leaves: `context` (what resolvers find in the context), `diff` and `markdown` (pure: the
+//!   revision diff, bodies as sanitised HTML), `enums` (the shared enums), `durations`;
+//! - `args` (argument checks), `inputs` (input objects and list orders), `view` (the one view
+//!   of an article's record and content, and the `Content` object);
+//! - object types, each with the resolver functions of its fields: `users` (`User`, user
+//!   changes), `revision` (`Revision`, `Comment`, `Correction`), `history` (`ArticleSnapshot`,
+//!   `RevisionDiff`), `article` (`Article` and `Event`, which lead to each other), `stages`
+//!   (`TimeInStage`), `insights` (`Dashboard`, the review queue);
+//! - `webhooks` (ADMIN's webhook endpoints: their objects, reads and changes, merged into the
+//!   roots);
+//! - the roots: `query`, `mutation`, `subscription`, and this module, which builds the schema
+//!   (its `Query` and `Mutation` merge the article roots with the webhook ones).
 
+pub mod args;
+pub mod article;
 pub mod context;
 pub mod diff;
+pub mod durations;
+pub mod enums;
 pub mod history;
+pub mod inputs;
 pub mod insights;
+pub mod markdown;
 pub mod mutation;
 pub mod query;
+pub mod revision;
 pub mod stages;
 pub mod subscription;
-pub mod types;
 pub mod users;
+pub mod view;
 pub mod webhooks;
 
 use async_graphql::{MergedObject, SDLExportOptions, Schema, SchemaBuilder};
@@ -30,15 +53,6 @@ pub struct Query(query::Query, webhooks::WebhookQuery);
 /// mutations (ADMIN) change records beside the log and name the version they expect.
 #[derive(Debug, Default, MergedObject)]
 pub struct Mutation(mutation::Mutation, webhooks::WebhookMutation);
-
-/// The complexity of a list field: its children's, once per item of a page of `first` (20 when
-/// absent). Named by the `complexity` attribute of every paginated field.
-pub(crate) fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
-    let items = usize::try_from(first.unwrap_or(20).max(1)).unwrap_or(1);
-    items
-        .saturating_mul(child_complexity)
-        .min(u32::MAX as usize)
-}
 
 /// Galley's schema type.
 pub type GalleySchema = Schema<Query, Mutation, Subscription>;
@@ -93,10 +107,10 @@ pub fn build_introspection_schema(store: Store, limits: ApiLimits) -> GalleySche
 /// DateTime<Utc> scalar").
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription)
-        .override_output_type_description::<query::ArticleConnection>(
+        .override_output_type_description::<article::ArticleConnection>(
             "A page of articles, with the cursors to fetch the next one.",
         )
-        .override_output_type_description::<types::EventConnection>(
+        .override_output_type_description::<article::EventConnection>(
             "A page of events of the log, with the cursors to fetch the next one.",
         )
         .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
@@ -127,4 +141,67 @@ fn build_with_depth(
 /// The schema's SDL, as checked in at the root as schema.graphql. It needs no database.
 pub fn sdl() -> String {
     builder().finish().sdl_with_options(SDLExportOptions::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+
+    /// The arguments every mutation on an article (or a user) repeats. async-graphql 7 takes
+    /// an argument's `desc` only as a string literal, so each mutation writes the text out;
+    /// this keeps the copies one text.
+    const SHARED_ARGUMENTS: [&str; 5] = [
+        "articleId",
+        "expectedVersion",
+        "idempotencyKey",
+        "userId",
+        "content",
+    ];
+
+    #[tokio::test]
+    async fn an_argument_shared_by_mutations_is_described_the_same_on_each() {
+        let schema = builder().finish();
+        let response = schema
+            .execute("{ __schema { mutationType { fields { name args { name description } } } } }")
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response
+            .data
+            .into_json()
+            .expect("introspection answers JSON");
+        let mut descriptions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for field in data["__schema"]["mutationType"]["fields"]
+            .as_array()
+            .expect("mutation fields")
+        {
+            for arg in field["args"].as_array().expect("arguments") {
+                let name = arg["name"].as_str().expect("argument name");
+                if SHARED_ARGUMENTS.contains(&name) {
+                    let description = arg["description"].as_str().unwrap_or_default();
+                    descriptions
+                        .entry(name.to_owned())
+                        .or_default()
+                        .insert(description.to_owned());
+                }
+            }
+        }
+        assert_eq!(
+            descriptions.keys().map(String::as_str).collect::<Vec<_>>(),
+            {
+                let mut names = SHARED_ARGUMENTS.to_vec();
+                names.sort_unstable();
+                names
+            },
+            "every shared argument is used"
+        );
+        for (name, texts) in descriptions {
+            assert_eq!(
+                texts.len(),
+                1,
+                "{name} is described in several ways: {texts:?}"
+            );
+        }
+    }
 }

@@ -1,21 +1,34 @@
 //! The write side: one mutation per domain command. Each names the version it expects, may
 //! carry an idempotency key, and returns the article and the events it appended.
 
-use async_graphql::{Context, Object, ID};
+use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{Action, ArticleId, Command, CommentId, RevisionNumber, UserId, Version};
 use galley_storage::{Metadata, UserChange};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::schema::args::{check_time, parse_id};
+use crate::schema::article::{Article, Event};
 use crate::schema::context::ContextExt;
-use crate::schema::types::{
-    check_time, parse_id, Article, ArticlePayload, ContentInput, Event, GqlRole, User,
-};
-use crate::schema::users;
+use crate::schema::enums::GqlRole;
+use crate::schema::inputs::ContentInput;
+use crate::schema::users::{self, User};
 
 /// Longest idempotency key accepted.
 const IDEMPOTENCY_KEY_MAX: usize = 200;
+
+/// The result of a mutation: the article after the command and the events it appended.
+#[derive(SimpleObject, Debug)]
+pub struct ArticlePayload {
+    /// The article after the command.
+    pub article: Article,
+    /// The events the command appended, in order (for a replayed idempotent retry, the events
+    /// the original command appended).
+    pub events: Vec<Event>,
+    /// Whether this is a replay of an earlier command with the same idempotency key.
+    pub replayed: bool,
+}
 
 /// The root of every write.
 #[derive(Debug, Default)]
@@ -97,6 +110,9 @@ fn article_id(id: &ID) -> ApiResult<ArticleId> {
     parse_id("articleId", id)
 }
 
+// The arguments most mutations share (`articleId`, `expectedVersion`, `idempotencyKey`,
+// `userId`, `content`) repeat their descriptions: async-graphql 7 takes an argument's `desc`
+// only as a string literal. A test in `schema` holds each to one text.
 /// Every change: each mutation is one domain command that appends events to the log, names
 /// the version it expects, and may carry an idempotency key. (Merged with the webhook changes
 /// into the schema's `Mutation`.)

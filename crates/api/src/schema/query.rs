@@ -2,36 +2,24 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, ID};
+use chrono::{DateTime, Utc};
 use galley_domain::{ArticleId, Role, UserId};
 use galley_storage::{ArticleFilter, ArticleOrder, EventFilter};
 
 use crate::error::ApiError;
-use crate::schema::context::ContextExt;
-use crate::schema::types::{
-    page_size, parse_cursor, parse_id, Article, ArticleFilterInput, ArticleOrderBy, Event,
-    EventConnection, EventFilterInput, User,
+use crate::schema::args::{page_size, parse_cursor, parse_id};
+use crate::schema::article::{
+    article_connection, Article, ArticleConnection, Event, EventConnection,
 };
+use crate::schema::context::ContextExt;
+use crate::schema::inputs::{ArticleFilterInput, ArticleOrderBy, EventFilterInput};
+use crate::schema::insights::{self, Dashboard};
+use crate::schema::markdown;
+use crate::schema::users::{load_user, User};
 
 /// The root of every read.
 #[derive(Debug, Default)]
 pub struct Query;
-
-/// A page of articles.
-pub type ArticleConnection = Connection<String, Article>;
-
-/// A page of the store's articles as a Relay connection (`articles`, `reviewQueue`).
-pub(crate) fn article_connection(
-    after_given: bool,
-    page: galley_storage::Page<galley_storage::ArticleRecord>,
-) -> ArticleConnection {
-    let mut connection = Connection::new(after_given, page.has_next_page);
-    connection.edges.extend(
-        page.items
-            .into_iter()
-            .map(|(cursor, a)| Edge::new(cursor, Article(a))),
-    );
-    connection
-}
 
 /// Reads: articles and their history, the review queue, the event log and the dashboard.
 /// Every field needs a token. (Merged with the webhook reads into the schema's `Query`.)
@@ -70,7 +58,7 @@ impl Query {
     }
 
     /// Articles, filtered and ordered, a page at a time (`first` is capped).
-    #[graphql(complexity = "crate::schema::page_complexity(first, child_complexity)")]
+    #[graphql(complexity = "crate::schema::args::page_complexity(first, child_complexity)")]
     async fn articles(
         &self,
         ctx: &Context<'_>,
@@ -123,7 +111,7 @@ impl Query {
 
     /// The global event log in position order. The cursor is the event's position; pass the
     /// last one seen as `after` to continue (or to the `events` subscription).
-    #[graphql(complexity = "crate::schema::page_complexity(first, child_complexity)")]
+    #[graphql(complexity = "crate::schema::args::page_complexity(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -166,7 +154,7 @@ impl Query {
     /// Articles in review for a reviewer (the caller unless `reviewer` is given): those
     /// assigned to them first, then those assigned to no one, oldest submission first, a page
     /// at a time (`first` is capped; pass a cursor as `after` to continue).
-    #[graphql(complexity = "crate::schema::page_complexity(first, child_complexity)")]
+    #[graphql(complexity = "crate::schema::args::page_complexity(first, child_complexity)")]
     async fn review_queue(
         &self,
         ctx: &Context<'_>,
@@ -181,7 +169,7 @@ impl Query {
         )]
         after: Option<String>,
     ) -> async_graphql::Result<ArticleConnection> {
-        Ok(crate::schema::insights::review_queue(ctx, reviewer, first, after).await?)
+        Ok(insights::review_queue(ctx, reviewer, first, after).await?)
     }
 
     /// Dashboard figures for the window `[from, to)` (default: the 30 days up to now; at most
@@ -190,15 +178,15 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The start of the range; 30 days before to when absent.")] from: Option<
-            chrono::DateTime<chrono::Utc>,
+            DateTime<Utc>,
         >,
         #[graphql(desc = "The end of the range, after from; now when absent.")] to: Option<
-            chrono::DateTime<chrono::Utc>,
+            DateTime<Utc>,
         >,
         #[graphql(desc = "Only articles of this category; every category when absent.")]
         category: Option<String>,
-    ) -> async_graphql::Result<crate::schema::insights::Dashboard> {
-        Ok(crate::schema::insights::dashboard(ctx, from, to, category).await?)
+    ) -> async_graphql::Result<Dashboard> {
+        Ok(insights::dashboard(ctx, from, to, category).await?)
     }
 
     /// Markdown rendered as the sanitised HTML `bodyHtml` would give, for previewing a body
@@ -209,7 +197,7 @@ impl Query {
         #[graphql(desc = "CommonMark Markdown, as an article body holds it.")] markdown: String,
     ) -> async_graphql::Result<String> {
         ctx.principal()?;
-        Ok(crate::schema::history::body_html(&markdown))
+        Ok(markdown::body_html(&markdown))
     }
 
     /// The highest committed position of the log (0 when it is empty).
@@ -238,6 +226,6 @@ impl Query {
     ) -> async_graphql::Result<Option<User>> {
         ctx.principal()?;
         let id: UserId = parse_id("id", &id)?;
-        Ok(crate::schema::types::load_user(ctx, id).await?)
+        Ok(load_user(ctx, id).await?)
     }
 }

@@ -1,15 +1,15 @@
 //! `Dashboard.timeInStage`: how long articles sit in each review stage now, and the median
-//! time the stage visits that ended in the window took (galley-storage's `stages` module
-//! defines each figure).
+//! time the stage visits that ended in the window took (galley-storage's `read::stages`
+//! module defines each figure).
 
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use galley_storage::{DashboardQuery, StageFigures, StageNow};
 
 use crate::error::{ApiError, ApiResult};
+use crate::schema::article::Article;
 use crate::schema::context::ContextExt;
-use crate::schema::insights::DurationFigures;
-use crate::schema::types::Article;
+use crate::schema::durations::{seconds, DurationFigures};
 
 /// The figures of the dashboard's window and category, as of now.
 pub(crate) async fn time_in_stage(
@@ -89,9 +89,7 @@ impl StageNowFigures {
             count: stage.count,
             oldest_article_id: stage.oldest.map(|(id, _)| ID(id.to_string())),
             oldest_since: stage.oldest.map(|(_, since)| since),
-            oldest_age_seconds: stage
-                .oldest
-                .map(|(_, since)| crate::schema::insights::seconds(now - since)),
+            oldest_age_seconds: stage.oldest.map(|(_, since)| seconds(now - since)),
         }
     }
 }

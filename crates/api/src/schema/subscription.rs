@@ -7,8 +7,10 @@ use galley_domain::ArticleId;
 use galley_storage::{EventFilter, Position, Store};
 
 use crate::error::ApiError;
+use crate::schema::args::parse_id;
+use crate::schema::article::Event;
 use crate::schema::context::ContextExt;
-use crate::schema::types::{parse_id, Event, EventFilterInput};
+use crate::schema::inputs::EventFilterInput;
 
 /// The root of every subscription.
 #[derive(Debug, Default)]

@@ -1,14 +1,83 @@
-//! Users as history, for ADMIN: changing a user's roles, renaming, disabling and enabling
+//! Users: the `User` object and how resolvers load users (batched by the request's loader),
+//! and users as history, for ADMIN: changing a user's roles, renaming, disabling and enabling
 //! (each recorded in the store's user log), and reading a user's changes.
 
 use async_graphql::{Context, Object, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{Role, UserId};
-use galley_storage::{StoreError, UserChange, UserChangeRecord};
+use galley_storage::{StoreError, UserChange, UserChangeRecord, UserRecord};
 
 use crate::error::{ApiError, ApiResult};
+use crate::schema::args::parse_id;
 use crate::schema::context::ContextExt;
-use crate::schema::types::{load_user, parse_id, GqlRole, User};
+use crate::schema::enums::GqlRole;
+
+/// A user of the API.
+#[derive(Debug, Clone)]
+pub struct User(pub UserRecord);
+
+/// A person with an account: their name and roles.
+#[Object]
+impl User {
+    /// The user's id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// A unique display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The roles held.
+    async fn roles(&self) -> Vec<GqlRole> {
+        self.0.roles.iter().copied().map(GqlRole::from).collect()
+    }
+    /// When the user was added.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Whether the user is disabled (their tokens authenticate no one; their history stays
+    /// theirs).
+    async fn disabled(&self) -> bool {
+        self.0.disabled_at.is_some()
+    }
+    /// When the user was disabled, while they are.
+    async fn disabled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.disabled_at
+    }
+    /// Every change to the user (added, roles, renames, disabling), oldest first (ADMIN).
+    #[graphql(complexity = "10 * child_complexity")]
+    async fn changes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserChangeEntry>> {
+        Ok(changes(ctx, self.0.id).await?)
+    }
+}
+
+/// Loads users by id in one batch, keeping the order of `ids` and skipping unknown ones.
+pub(crate) async fn load_users(ctx: &Context<'_>, ids: &[UserId]) -> ApiResult<Vec<User>> {
+    let found = ctx
+        .loaders()
+        .users
+        .load_many(ids.iter().copied())
+        .await
+        .map_err(ApiError::from_shared)?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.get(id).cloned().map(User))
+        .collect())
+}
+
+/// Loads one user by id (`None` for the system actor or an unknown id).
+pub(crate) async fn load_user(ctx: &Context<'_>, id: UserId) -> ApiResult<Option<User>> {
+    if id.is_system() {
+        return Ok(None);
+    }
+    Ok(ctx
+        .loaders()
+        .users
+        .load_one(id)
+        .await
+        .map_err(ApiError::from_shared)?
+        .map(User))
+}
 
 /// Most changes `User.changes` returns.
 pub(crate) const MAX_USER_CHANGES: u32 = 1_000;

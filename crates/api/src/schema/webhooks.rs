@@ -15,9 +15,9 @@ use galley_storage::{
 use galley_webhooks::{EndpointInput, EndpointPatch, FilterInput, WebhookError, Webhooks};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::schema::args::{page_complexity, parse_id};
 use crate::schema::context::ContextExt;
-use crate::schema::page_complexity;
-use crate::schema::types::{load_user, parse_id, User};
+use crate::schema::users::{load_user, User};
 
 /// Most attempts or changes one list returns.
 const MAX_LIST: i32 = 100;
