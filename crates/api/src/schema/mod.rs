@@ -176,6 +176,13 @@ mod tests {
             .as_array()
             .expect("mutation fields")
         {
+            // A webhook endpoint's mutations expect the endpoint's own version, and say so.
+            if field["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("Webhook"))
+            {
+                continue;
+            }
             for arg in field["args"].as_array().expect("arguments") {
                 let name = arg["name"].as_str().expect("argument name");
                 if SHARED_ARGUMENTS.contains(&name) {

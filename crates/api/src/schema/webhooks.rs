@@ -176,6 +176,7 @@ pub struct WebhookEndpointInput {
 #[derive(Debug, Clone)]
 pub struct WebhookEndpoint(pub(crate) WebhookEndpointRecord);
 
+/// A webhook endpoint: where events go, which ones, and how far it has got.
 #[Object]
 impl WebhookEndpoint {
     /// Its id.
@@ -289,6 +290,7 @@ impl WebhookEndpoint {
 #[derive(Debug, Clone)]
 pub struct GqlWebhookAttempt(WebhookAttempt);
 
+/// One delivery attempt.
 #[Object(name = "WebhookAttempt")]
 impl GqlWebhookAttempt {
     /// The event's position in the log.
@@ -349,6 +351,7 @@ impl GqlWebhookAttempt {
 #[derive(Debug, Clone)]
 pub struct WebhookChange(WebhookChangeRecord);
 
+/// One recorded change to an endpoint: who, when, what (never a secret).
 #[Object]
 impl WebhookChange {
     /// Its number, in the order changes were recorded.
