@@ -762,6 +762,6 @@ impl Store {
 
     /// This process's webhook leases (see [`crate::WebhookLeases`]); the dispatcher makes one.
     pub fn webhook_leases(&self) -> crate::WebhookLeases {
-        crate::webhooks::WebhookLeases::new(self.clone())
+        crate::webhooks::WebhookLeases::new(self.inner.db.clone())
     }
 }

@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
 use crate::backend::args;
+use crate::backend::Db;
 use crate::error::StoreError;
-use crate::store::Store;
 use crate::webhooks::{Progress, WebhookEndpointId};
 
 /// The leases of one process. Cheap to clone.
@@ -30,7 +30,8 @@ pub struct WebhookLeases {
 }
 
 struct Inner {
-    store: Store,
+    /// The store's database, for checkpoint moves outside a lease (SQLite).
+    db: Db,
     /// On PostgreSQL: the pool the lease connection is taken from, and the deadline of
     /// each call on it.
     pg: Option<(PgPool, Duration)>,
@@ -77,15 +78,11 @@ fn overran(deadline: Duration) -> StoreError {
 }
 
 impl WebhookLeases {
-    pub(crate) fn new(store: Store) -> WebhookLeases {
-        let pg = store
-            .inner
-            .db
-            .pg_pool()
-            .map(|pool| (pool.clone(), store.inner.db.deadline()));
+    pub(crate) fn new(db: Db) -> WebhookLeases {
+        let pg = db.pg_pool().map(|pool| (pool.clone(), db.deadline()));
         WebhookLeases {
             inner: Arc::new(Inner {
-                store,
+                db,
                 pg,
                 conn: tokio::sync::Mutex::new(None),
                 held: Mutex::new(HashSet::new()),
@@ -242,7 +239,7 @@ impl WebhookLeases {
              updated_at = COALESCE($4, $5, updated_at) \
              WHERE id = $1 AND checkpoint = $2";
         if self.inner.pg.is_none() {
-            let (mut tx, _) = self.inner.store.inner.db.begin_write(false).await?;
+            let (mut tx, _) = self.inner.db.begin_write(false).await?;
             let moved = tx
                 .exec()
                 .execute(
