@@ -13,6 +13,7 @@ on_both_backends!(
     history_revisions_diff_and_as_of_tell_the_articles_past,
     body_html_is_rendered_and_sanitised,
     search_review_queue_and_dashboard_reflect_the_newsroom,
+    a_list_shows_bodies_only_when_asked_and_always_the_right_ones,
 );
 
 /// Revises an article with `content`; returns the new version.
@@ -450,6 +451,83 @@ async fn search_review_queue_and_dashboard_reflect_the_newsroom(backend: Backend
             "{}",
             reply.body
         );
+    }
+    server.shutdown().await.expect("a clean shutdown");
+    backend.cleanup().await;
+}
+
+/// A list whose selection shows no body is read without bodies; every way of asking for one
+/// (a field, a fragment, an inline fragment, `nodes`, `content`, `bodyHtml`) still answers with
+/// each article's own body, and the headline-only page lists the same articles in the same order.
+async fn a_list_shows_bodies_only_when_asked_and_always_the_right_ones(backend: Backend) {
+    let server = start(&backend).await;
+    let staff = Newsroom::hire(&server).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut article = short_article(&format!("Lean list {i}"));
+        article["body"] = json!(format!("The body of **article {i}**."));
+        ids.push(staff.editor.create(article).await);
+    }
+    let lean = staff
+        .viewer
+        .ok(
+            "{ articles(first: 3) { edges { cursor node { id headline status } } } }",
+            json!({}),
+        )
+        .await;
+    let lean_ids: Vec<&str> = lean["articles"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap())
+        .collect();
+    let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    assert_eq!(lean_ids, newest_first);
+
+    let full = staff
+        .viewer
+        .ok(
+            r#"query {
+                a: articles(first: 3) { edges { cursor node { id ...Body } } }
+                b: articles(first: 3) { nodes { id ... on Article { html: bodyHtml } } }
+                c: articles(first: 3) { nodes { id content { body } } }
+                d: articles(first: 3) { edges { node { id } } nodes { body } }
+            }
+            fragment Body on Article { body }"#,
+            json!({}),
+        )
+        .await;
+    let number = |id: &str| ids.iter().position(|i| i == id).unwrap();
+    for (n, edge) in full["a"]["edges"].as_array().unwrap().iter().enumerate() {
+        let node = &edge["node"];
+        let i = number(node["id"].as_str().unwrap());
+        assert_eq!(node["body"], json!(format!("The body of **article {i}**.")));
+        assert_eq!(edge["cursor"], lean["articles"]["edges"][n]["cursor"]);
+    }
+    for node in full["b"]["nodes"].as_array().unwrap() {
+        let i = number(node["id"].as_str().unwrap());
+        let html = node["html"].as_str().unwrap();
+        assert!(
+            html.contains(&format!("<strong>article {i}</strong>")),
+            "{html}"
+        );
+    }
+    for node in full["c"]["nodes"].as_array().unwrap() {
+        let i = number(node["id"].as_str().unwrap());
+        assert_eq!(
+            node["content"]["body"],
+            json!(format!("The body of **article {i}**."))
+        );
+    }
+    let d = &full["d"];
+    for (edge, node) in d["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(d["nodes"].as_array().unwrap())
+    {
+        let i = number(edge["node"]["id"].as_str().unwrap());
+        assert_eq!(node["body"], json!(format!("The body of **article {i}**.")));
     }
     server.shutdown().await.expect("a clean shutdown");
     backend.cleanup().await;

@@ -228,6 +228,17 @@ pub enum ArticleOrder {
     Relevance,
 }
 
+/// Which of an article's columns a list reads. A list that shows headlines need not read
+/// (nor the database decompress) every body on the page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ArticleColumns {
+    /// The whole record.
+    #[default]
+    All,
+    /// Everything but the body, which is left empty.
+    WithoutBody,
+}
+
 /// One page of a keyset-paginated list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

@@ -14,9 +14,9 @@ use crate::error::StoreError;
 use crate::feed::{self, Feed, Listener};
 use crate::log::{self, NOTIFY_CHANNEL};
 use crate::model::{
-    ArticleFilter, ArticleOrder, ArticleRecord, AsOf, CommandOutcome, CommentRecord, Direction,
-    DueArticle, EventFilter, Metadata, Page, PendingCommand, Position, ProjectionDiff,
-    RevisionRecord, StoredEvent, UserRecord,
+    ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, AsOf, CommandOutcome,
+    CommentRecord, Direction, DueArticle, EventFilter, Metadata, Page, PendingCommand, Position,
+    ProjectionDiff, RevisionRecord, StoredEvent, UserRecord,
 };
 use crate::write::{BeforeCommitHook, Writer};
 use crate::{auth, projections, read, write};
@@ -328,14 +328,17 @@ impl Store {
 
     /// A keyset-paginated, filtered list. `after` is an opaque cursor from an earlier page
     /// (a malformed one is `StoreError::Invalid`); `first` is already capped by the caller.
+    /// With [`ArticleColumns::WithoutBody`] the items' bodies are empty.
     pub async fn list_articles(
         &self,
         filter: &ArticleFilter,
         order: ArticleOrder,
         first: u32,
         after: Option<&str>,
+        columns: ArticleColumns,
     ) -> Result<Page<ArticleRecord>, StoreError> {
-        read::articles::list_articles(self.inner.db.reader(), filter, order, first, after).await
+        read::articles::list_articles(self.inner.db.reader(), filter, order, first, after, columns)
+            .await
     }
 
     /// Every revision of an article, oldest first.
@@ -527,14 +530,16 @@ impl Store {
 
     /// Articles in review for `reviewer`: those assigned to them first, then those assigned to
     /// no one, each oldest submission first, a page at a time (`after` is the cursor of the
-    /// last item seen). Articles assigned only to other reviewers are left out.
+    /// last item seen). Articles assigned only to other reviewers are left out. With
+    /// [`ArticleColumns::WithoutBody`] the items' bodies are empty.
     pub async fn review_queue(
         &self,
         reviewer: UserId,
         first: u32,
         after: Option<&str>,
+        columns: ArticleColumns,
     ) -> Result<Page<ArticleRecord>, StoreError> {
-        read::dashboard::review_queue(&self.inner.db, reviewer, first, after).await
+        read::dashboard::review_queue(&self.inner.db, reviewer, first, after, columns).await
     }
 
     /// The dashboard figures for a window (at most [`MAX_DASHBOARD_DAYS`] days) and,

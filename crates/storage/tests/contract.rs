@@ -17,8 +17,8 @@ use galley_domain::{
     Status, UserId, Version,
 };
 use galley_storage::{
-    ArticleFilter, ArticleOrder, BackendKind, CommitDecision, Direction, EventFilter, Metadata,
-    PendingCommand, Store, StoreError, StoreOptions, StoredEvent,
+    ArticleColumns, ArticleFilter, ArticleOrder, BackendKind, CommitDecision, Direction,
+    EventFilter, Metadata, PendingCommand, Store, StoreError, StoreOptions, StoredEvent,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -43,6 +43,7 @@ contract_tests!(
     list_articles_filters_by_status_category_tag_author_text_and_time,
     list_articles_pages_through_every_order_without_gaps_or_repeats,
     list_articles_refuses_a_malformed_cursor,
+    a_list_without_bodies_is_the_same_list_with_empty_bodies,
     articles_by_ids_returns_only_existing_articles,
     due_articles_and_blocked_schedules,
     an_idempotent_retry_returns_the_original_result_and_appends_nothing,
@@ -533,6 +534,7 @@ async fn the_seed_article_round_trips_through_every_read_path(db: &TestDb) {
             ArticleOrder::Relevance,
             10,
             None,
+            ArticleColumns::All,
         )
         .await
         .unwrap();
@@ -745,7 +747,13 @@ async fn list_articles_filters_by_status_category_tag_author_text_and_time(db: &
         let store = db.store.clone();
         async move {
             let page = store
-                .list_articles(&filter, ArticleOrder::UpdatedDesc, 50, None)
+                .list_articles(
+                    &filter,
+                    ArticleOrder::UpdatedDesc,
+                    50,
+                    None,
+                    ArticleColumns::All,
+                )
                 .await
                 .unwrap();
             page.items
@@ -860,7 +868,7 @@ async fn list_articles_pages_through_every_order_without_gaps_or_repeats(db: &Te
         loop {
             let page = db
                 .store
-                .list_articles(&filter, order, 3, after.as_deref())
+                .list_articles(&filter, order, 3, after.as_deref(), ArticleColumns::All)
                 .await
                 .unwrap();
             assert!(page.items.len() <= 3);
@@ -890,6 +898,7 @@ async fn list_articles_pages_through_every_order_without_gaps_or_repeats(db: &Te
             ArticleOrder::UpdatedDesc,
             1,
             None,
+            ArticleColumns::All,
         )
         .await
         .unwrap();
@@ -908,6 +917,7 @@ async fn list_articles_refuses_a_malformed_cursor(db: &TestDb) {
                 ArticleOrder::UpdatedDesc,
                 5,
                 Some(bad),
+                ArticleColumns::All,
             )
             .await
             .unwrap_err();
@@ -924,6 +934,7 @@ async fn list_articles_refuses_a_malformed_cursor(db: &TestDb) {
             ArticleOrder::UpdatedDesc,
             5,
             None,
+            ArticleColumns::All,
         )
         .await
         .unwrap();
@@ -935,10 +946,37 @@ async fn list_articles_refuses_a_malformed_cursor(db: &TestDb) {
             ArticleOrder::CreatedDesc,
             5,
             Some(&cursor),
+            ArticleColumns::All,
         )
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("BAD_REQUEST"), "a cursor of another order");
+}
+
+async fn a_list_without_bodies_is_the_same_list_with_empty_bodies(db: &TestDb) {
+    let cast = Cast::default();
+    for i in 0..3 {
+        create(&db.store, &cast, &format!("Lean {i}")).await;
+    }
+    for order in [ArticleOrder::UpdatedDesc, ArticleOrder::CreatedDesc] {
+        let all = ArticleFilter::default();
+        let list = |columns| db.store.list_articles(&all, order, 2, None, columns);
+        let full = list(ArticleColumns::All).await.unwrap();
+        let lean = list(ArticleColumns::WithoutBody).await.unwrap();
+        assert_eq!(lean.has_next_page, full.has_next_page);
+        assert_eq!(lean.items.len(), 2);
+        for ((lean_cursor, lean), (full_cursor, full)) in lean.items.iter().zip(&full.items) {
+            assert!(
+                !full.content.body.is_empty(),
+                "the full record has its body"
+            );
+            assert_eq!(lean.content.body, "", "{order:?}");
+            assert_eq!(lean_cursor, full_cursor, "the same cursors");
+            let mut filled = lean.clone();
+            filled.content.body.clone_from(&full.content.body);
+            assert_eq!(&filled, full, "all but the body is read");
+        }
+    }
 }
 
 async fn articles_by_ids_returns_only_existing_articles(db: &TestDb) {

@@ -12,7 +12,8 @@ use galley_domain::{
     Action, Actor, ArticleId, ContentDraft, RevisionNumber, Role, Status, UserId, Version,
 };
 use galley_storage::{
-    ArticleFilter, ArticleOrder, AsOf, DashboardQuery, DurationStats, StageNow, Store, StoreError,
+    ArticleColumns, ArticleFilter, ArticleOrder, AsOf, DashboardQuery, DurationStats, StageNow,
+    Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -109,7 +110,13 @@ async fn search_with(store: &Store, text: &str, filter: ArticleFilter) -> Vec<Ar
         ..filter
     };
     let page = store
-        .list_articles(&filter, ArticleOrder::Relevance, 100, None)
+        .list_articles(
+            &filter,
+            ArticleOrder::Relevance,
+            100,
+            None,
+            ArticleColumns::All,
+        )
         .await
         .unwrap();
     page.items.into_iter().map(|(_, a)| a.id).collect()
@@ -318,7 +325,13 @@ async fn search_combines_with_the_other_filters_and_pages_by_relevance(db: &Test
     loop {
         let page = db
             .store
-            .list_articles(&filter, ArticleOrder::Relevance, 2, after.as_deref())
+            .list_articles(
+                &filter,
+                ArticleOrder::Relevance,
+                2,
+                after.as_deref(),
+                ArticleColumns::All,
+            )
             .await
             .unwrap();
         seen.extend(page.items.iter().map(|(_, a)| a.id));
@@ -433,7 +446,7 @@ async fn the_review_queue_puts_my_assignments_first_then_unassigned_oldest_first
         let store = db.store.clone();
         async move {
             store
-                .review_queue(who, 50, None)
+                .review_queue(who, 50, None, ArticleColumns::All)
                 .await
                 .unwrap()
                 .items
@@ -451,7 +464,7 @@ async fn the_review_queue_puts_my_assignments_first_then_unassigned_oldest_first
     loop {
         let page = db
             .store
-            .review_queue(r1.user, 1, after.as_deref())
+            .review_queue(r1.user, 1, after.as_deref(), ArticleColumns::All)
             .await
             .unwrap();
         assert!(page.items.len() <= 1);
@@ -464,7 +477,7 @@ async fn the_review_queue_puts_my_assignments_first_then_unassigned_oldest_first
     assert_eq!(paged, [ids[1], ids[3], ids[4], ids[0]]);
     assert!(db
         .store
-        .review_queue(r1.user, 1, Some("not a cursor"))
+        .review_queue(r1.user, 1, Some("not a cursor"), ArticleColumns::All)
         .await
         .is_err());
     // Unassigning r1 from story 1 moves it out of r1's queue (it is assigned to no one now,

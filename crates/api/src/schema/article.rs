@@ -2,11 +2,13 @@
 //! corrections, past and events) and the `Event` object. They sit in one module because each
 //! leads to the other (`Article.history` lists events, `Event.article` is the article now).
 
+use std::borrow::Cow;
+
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Json, Object, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{RevisionNumber, Version};
-use galley_storage::{ArticleRecord, Direction, Page, StoredEvent};
+use galley_storage::{ArticleColumns, ArticleRecord, Direction, Page, StoredEvent};
 
 use crate::error::ApiError;
 use crate::schema::args::{page_size, parse_cursor};
@@ -20,11 +22,62 @@ use crate::schema::view::{ArticleFields, ContentView};
 
 /// An article: its current working copy, its publication state and its history.
 #[derive(Debug, Clone)]
-pub struct Article(pub ArticleRecord);
+pub struct Article(pub ArticleRecord, Body);
+
+/// Whether an [`Article`]'s record was read with its body. A list whose selection shows no
+/// body reads its page without them ([`ArticleColumns::WithoutBody`]); a body field of such an
+/// article loads the whole record, so what the look-ahead misses costs a query, never a
+/// wrong answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// The record holds the body.
+    Read,
+    /// The record's body is empty: it was not read.
+    Omitted,
+}
+
+impl From<ArticleRecord> for Article {
+    fn from(record: ArticleRecord) -> Article {
+        Article(record, Body::Read)
+    }
+}
+
+/// The fields of `Article` that show its body.
+const BODY_FIELDS: [&str; 3] = ["body", "bodyHtml", "content"];
+
+/// The columns a page of articles must read: the body only when a node of the page (through
+/// `edges { node }` or `nodes`, fragments included) asks for a field that shows it.
+pub(crate) fn page_columns(ctx: &Context<'_>) -> ArticleColumns {
+    let page = ctx.look_ahead();
+    let nodes = [page.field("edges").field("node"), page.field("nodes")];
+    let shows_body = nodes
+        .iter()
+        .any(|node| BODY_FIELDS.iter().any(|f| node.field(f).exists()));
+    if shows_body {
+        ArticleColumns::All
+    } else {
+        ArticleColumns::WithoutBody
+    }
+}
 
 impl Article {
     fn fields(&self) -> ArticleFields<'_> {
         ArticleFields(&self.0)
+    }
+
+    /// The record with its body: this one, or the whole record loaded when the body was not
+    /// read (the loader batches every such article of a page into one query).
+    async fn with_body(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, ArticleRecord>> {
+        if self.1 == Body::Read {
+            return Ok(Cow::Borrowed(&self.0));
+        }
+        let record = ctx
+            .loaders()
+            .articles
+            .load_one(self.0.id)
+            .await
+            .map_err(ApiError::from_shared)?;
+        Ok(Cow::Owned(record.unwrap_or_else(|| self.0.clone())))
     }
 }
 
@@ -61,8 +114,10 @@ impl Article {
         self.0.has_unpublished_changes()
     }
     /// The current working revision's content.
-    async fn content(&self) -> ContentView {
-        self.fields().content().object()
+    async fn content(&self, ctx: &Context<'_>) -> async_graphql::Result<ContentView> {
+        Ok(ArticleFields(&*self.with_body(ctx).await?)
+            .content()
+            .object())
     }
     /// The headline of the working revision.
     async fn headline(&self) -> &str {
@@ -73,13 +128,18 @@ impl Article {
         self.fields().content().standfirst()
     }
     /// The body, CommonMark Markdown.
-    async fn body(&self) -> &str {
-        self.fields().content().body()
+    async fn body(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(ArticleFields(&*self.with_body(ctx).await?)
+            .content()
+            .body()
+            .to_owned())
     }
     /// The working body rendered from Markdown as sanitised HTML (no scripts, no event
     /// handlers, only http, https and mailto links, each with rel="noopener noreferrer").
-    async fn body_html(&self) -> String {
-        self.fields().content().body_html()
+    async fn body_html(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(ArticleFields(&*self.with_body(ctx).await?)
+            .content()
+            .body_html())
     }
     /// The URL name.
     async fn slug(&self) -> Option<&str> {
@@ -282,15 +342,21 @@ impl Article {
 pub type ArticleConnection = Connection<String, Article>;
 
 /// A page of the store's articles as a Relay connection (`articles`, `reviewQueue`).
+/// `columns` says how the page was read.
 pub(crate) fn article_connection(
     after_given: bool,
     page: Page<ArticleRecord>,
+    columns: ArticleColumns,
 ) -> ArticleConnection {
+    let body = match columns {
+        ArticleColumns::All => Body::Read,
+        ArticleColumns::WithoutBody => Body::Omitted,
+    };
     let mut connection = Connection::new(after_given, page.has_next_page);
     connection.edges.extend(
         page.items
             .into_iter()
-            .map(|(cursor, a)| Edge::new(cursor, Article(a))),
+            .map(|(cursor, a)| Edge::new(cursor, Article(a, body))),
     );
     connection
 }
@@ -363,7 +429,7 @@ impl Event {
             .load_one(self.0.article_id)
             .await
             .map_err(ApiError::from_shared)?
-            .map(Article))
+            .map(Article::from))
     }
 }
 

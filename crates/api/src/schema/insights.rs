@@ -8,7 +8,7 @@ use galley_storage::{DashboardQuery, MAX_DASHBOARD_DAYS};
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::args::{check_time, page_size, parse_id, EARLIEST};
-use crate::schema::article::{article_connection, Article, ArticleConnection};
+use crate::schema::article::{article_connection, page_columns, Article, ArticleConnection};
 use crate::schema::context::ContextExt;
 use crate::schema::durations::{seconds, DurationFigures};
 use crate::schema::enums::GqlStatus;
@@ -32,11 +32,12 @@ pub(crate) async fn review_queue(
         None => me,
     };
     let first = page_size(ctx, first)?;
+    let columns = page_columns(ctx);
     let page = ctx
         .store()
-        .review_queue(reviewer, first, after.as_deref())
+        .review_queue(reviewer, first, after.as_deref(), columns)
         .await?;
-    Ok(article_connection(after.is_some(), page))
+    Ok(article_connection(after.is_some(), page, columns))
 }
 
 /// `dashboard(from, to, category)`.
@@ -160,7 +161,7 @@ impl OverduePublication {
             .load_one(self.0.article_id)
             .await
             .map_err(ApiError::from_shared)?
-            .map(Article))
+            .map(Article::from))
     }
     /// Its headline.
     async fn headline(&self) -> &str {

@@ -80,7 +80,7 @@ async fn execute(
         metrics::counter!("galley_events_appended_total").increment(outcome.events.len() as u64);
     }
     Ok(ArticlePayload {
-        article: Article(outcome.article),
+        article: Article::from(outcome.article),
         events: outcome.events.into_iter().map(Event).collect(),
         replayed: outcome.replayed,
     })

@@ -9,7 +9,7 @@ use galley_storage::{ArticleFilter, ArticleOrder, EventFilter};
 use crate::error::ApiError;
 use crate::schema::args::{page_size, parse_cursor, parse_id};
 use crate::schema::article::{
-    article_connection, Article, ArticleConnection, Event, EventConnection,
+    article_connection, page_columns, Article, ArticleConnection, Event, EventConnection,
 };
 use crate::schema::context::ContextExt;
 use crate::schema::inputs::{ArticleFilterInput, ArticleOrderBy, EventFilterInput};
@@ -38,7 +38,7 @@ impl Query {
             .article(id)
             .await
             .map_err(ApiError::from)?
-            .map(Article))
+            .map(Article::from))
     }
 
     /// The article whose current revision has this slug; null when there is none.
@@ -54,7 +54,7 @@ impl Query {
             .article_by_slug(&slug)
             .await
             .map_err(ApiError::from)?
-            .map(Article))
+            .map(Article::from))
     }
 
     /// Articles, filtered and ordered, a page at a time (`first` is capped).
@@ -101,12 +101,13 @@ impl Query {
             ArticleOrderBy::CreatedDesc => ArticleOrder::CreatedDesc,
             ArticleOrderBy::Relevance => ArticleOrder::Relevance,
         };
+        let columns = page_columns(ctx);
         let page = ctx
             .store()
-            .list_articles(&store_filter, order, first, after.as_deref())
+            .list_articles(&store_filter, order, first, after.as_deref(), columns)
             .await
             .map_err(ApiError::from)?;
-        Ok(article_connection(after.is_some(), page))
+        Ok(article_connection(after.is_some(), page, columns))
     }
 
     /// The global event log in position order. The cursor is the event's position; pass the

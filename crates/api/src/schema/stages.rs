@@ -110,6 +110,6 @@ impl StageNowFigures {
             .load_one(id)
             .await
             .map_err(ApiError::internal)?
-            .map(Article))
+            .map(Article::from))
     }
 }

@@ -6,13 +6,14 @@ use galley_domain::{ArticleId, RevisionNumber, Version};
 use uuid::Uuid;
 
 use super::rows::{
-    decode_article, decode_comment, decode_revision, ARTICLE_COLUMNS, COMMENT_COLUMNS,
-    REVISION_COLUMNS,
+    aliased_article_columns, decode_article, decode_comment, decode_revision, ARTICLE_COLUMNS,
+    COMMENT_COLUMNS, REVISION_COLUMNS,
 };
 use crate::backend::{args, placeholders, push_arg, to_u64, Arg, Exec};
 use crate::error::StoreError;
 use crate::model::{
-    ArticleFilter, ArticleOrder, ArticleRecord, CommentRecord, DueArticle, Page, RevisionRecord,
+    ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, CommentRecord, DueArticle, Page,
+    RevisionRecord,
 };
 
 pub(crate) async fn article(
@@ -52,11 +53,7 @@ pub(crate) async fn article_by_slug(
     mut exec: Exec<'_>,
     slug: &str,
 ) -> Result<Option<ArticleRecord>, StoreError> {
-    let cols = ARTICLE_COLUMNS
-        .split(", ")
-        .map(|c| format!("a.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = aliased_article_columns(ArticleColumns::All);
     exec.fetch_optional(
         &format!(
             "SELECT {cols} FROM slugs s JOIN articles a ON a.id = s.article_id WHERE s.slug = $1"
@@ -139,6 +136,7 @@ pub(crate) async fn list_articles(
     order: ArticleOrder,
     first: u32,
     after: Option<&str>,
+    columns: ArticleColumns,
 ) -> Result<Page<ArticleRecord>, StoreError> {
     let mut args: Vec<Arg> = Vec::new();
     let mut conditions: Vec<String> = Vec::new();
@@ -212,11 +210,7 @@ pub(crate) async fn list_articles(
              OR (a.{time_col} = {t} AND a.id {cmp} {i}))))"
         ));
     }
-    let cols = ARTICLE_COLUMNS
-        .split(", ")
-        .map(|c| format!("a.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = aliased_article_columns(columns);
     let dir = if desc { "DESC" } else { "ASC" };
     let where_sql = if conditions.is_empty() {
         String::new()

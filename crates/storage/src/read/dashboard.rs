@@ -16,10 +16,10 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use galley_domain::{ArticleId, Status, UserId};
 
 use super::articles::{decode_tagged, encode_tagged, SortKey};
-use super::rows::{decode_article, ARTICLE_COLUMNS};
+use super::rows::{aliased_article_columns, decode_article};
 use crate::backend::{args, to_u64, Arg, Db};
 use crate::error::StoreError;
-use crate::model::{ArticleRecord, Page};
+use crate::model::{ArticleColumns, ArticleRecord, Page};
 
 /// The longest dashboard window, in days.
 pub const MAX_DASHBOARD_DAYS: i64 = 366;
@@ -178,12 +178,9 @@ pub(crate) async fn review_queue(
     reviewer: UserId,
     first: u32,
     after: Option<&str>,
+    columns: ArticleColumns,
 ) -> Result<Page<ArticleRecord>, StoreError> {
-    let cols = ARTICLE_COLUMNS
-        .split(", ")
-        .map(|c| format!("a.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = aliased_article_columns(columns);
     let mine = "EXISTS (SELECT 1 FROM article_reviewers r \
                 WHERE r.article_id = a.id AND r.user_id = $1)";
     let bucket = format!("CAST(CASE WHEN {mine} THEN 0 ELSE 1 END AS BIGINT)");

@@ -9,13 +9,26 @@ use uuid::Uuid;
 
 use crate::backend::{to_u64, Row};
 use crate::error::StoreError;
-use crate::model::{ArticleRecord, CommentRecord, RevisionRecord};
+use crate::model::{ArticleColumns, ArticleRecord, CommentRecord, RevisionRecord};
 
 /// The columns of `articles`, in the order [`decode_article`] reads them.
 pub(crate) const ARTICLE_COLUMNS: &str = "id, version, status, revision, headline, standfirst, \
      body, slug, category, tags, byline, language, live_revision, approved_revision, \
      embargo_until, scheduled_for, schedule_blocked_reason, authors, reviewers, created_at, \
      first_submitted_at, submitted_at, first_published_at, last_published_at, updated_at";
+
+/// The select list of `articles` under the alias `a` (lists join and filter on it), with the
+/// body left empty for [`ArticleColumns::WithoutBody`].
+pub(crate) fn aliased_article_columns(columns: ArticleColumns) -> String {
+    ARTICLE_COLUMNS
+        .split(", ")
+        .map(|c| match (c, columns) {
+            ("body", ArticleColumns::WithoutBody) => "'' AS body".to_owned(),
+            _ => format!("a.{c}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn revision_number(v: i64) -> Result<RevisionNumber, StoreError> {
     u32::try_from(v)
