@@ -215,6 +215,16 @@ pub async fn wait_for_article(client: &Client, id: &str, done: impl Fn(&Value) -
     }
 }
 
+/// The node ids of a connection's edges, in order.
+pub fn node_ids(connection: &Value) -> Vec<&str> {
+    connection["edges"]
+        .as_array()
+        .expect("a connection with edges")
+        .iter()
+        .map(|e| e["node"]["id"].as_str().expect("a node id"))
+        .collect()
+}
+
 /// The event types of a list of events (or of `next` data), in order.
 pub fn types(events: &Value) -> Vec<String> {
     events

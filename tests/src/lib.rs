@@ -37,7 +37,7 @@ mod ws;
 
 pub use binary::{Galley, Serve, Serving, LISTENING, PROCESS_GUARD};
 pub use client::{
-    approved_article, mutation, short_article, types, wait_for_article, Client, Reply,
+    approved_article, mutation, node_ids, short_article, types, wait_for_article, Client, Reply,
     GRAPHQL_RESPONSE_JSON, PAYLOAD,
 };
 pub use content::{content_input, parse_article, seed_article};

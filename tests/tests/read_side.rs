@@ -4,8 +4,8 @@
 //! none of it.
 
 use galley_tests::{
-    approved_article, on_both_backends, seed_article, short_article, start, wait_for_article,
-    Backend, Client, Newsroom, GUARD,
+    approved_article, node_ids, on_both_backends, seed_article, short_article, start,
+    wait_for_article, Backend, Client, Newsroom, GUARD,
 };
 use serde_json::{json, Value};
 
@@ -281,13 +281,10 @@ async fn search_review_queue_and_dashboard_reflect_the_newsroom(backend: Backend
             json!({}),
         )
         .await;
-    let ids: Vec<&str> = queue["reviewQueue"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"]["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [second.as_str(), first.as_str()]);
+    assert_eq!(
+        node_ids(&queue["reviewQueue"]),
+        [second.as_str(), first.as_str()]
+    );
     // Another reviewer's queue, as a viewer sees it: only the unassigned one.
     let other_queue = staff
         .viewer
@@ -462,10 +459,11 @@ async fn search_review_queue_and_dashboard_reflect_the_newsroom(backend: Backend
 async fn a_list_shows_bodies_only_when_asked_and_always_the_right_ones(backend: Backend) {
     let server = start(&backend).await;
     let staff = Newsroom::hire(&server).await;
+    let body = |i: usize| format!("The body of **article {i}**.");
     let mut ids = Vec::new();
     for i in 0..3 {
         let mut article = short_article(&format!("Lean list {i}"));
-        article["body"] = json!(format!("The body of **article {i}**."));
+        article["body"] = json!(body(i));
         ids.push(staff.editor.create(article).await);
     }
     let lean = staff
@@ -475,14 +473,8 @@ async fn a_list_shows_bodies_only_when_asked_and_always_the_right_ones(backend: 
             json!({}),
         )
         .await;
-    let lean_ids: Vec<&str> = lean["articles"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"]["id"].as_str().unwrap())
-        .collect();
     let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
-    assert_eq!(lean_ids, newest_first);
+    assert_eq!(node_ids(&lean["articles"]), newest_first);
 
     let full = staff
         .viewer
@@ -498,10 +490,10 @@ async fn a_list_shows_bodies_only_when_asked_and_always_the_right_ones(backend: 
         )
         .await;
     let number = |id: &str| ids.iter().position(|i| i == id).unwrap();
+    let body_of = |id: &Value| json!(body(number(id.as_str().unwrap())));
     for (n, edge) in full["a"]["edges"].as_array().unwrap().iter().enumerate() {
         let node = &edge["node"];
-        let i = number(node["id"].as_str().unwrap());
-        assert_eq!(node["body"], json!(format!("The body of **article {i}**.")));
+        assert_eq!(node["body"], body_of(&node["id"]));
         assert_eq!(edge["cursor"], lean["articles"]["edges"][n]["cursor"]);
     }
     for node in full["b"]["nodes"].as_array().unwrap() {
@@ -513,11 +505,7 @@ async fn a_list_shows_bodies_only_when_asked_and_always_the_right_ones(backend: 
         );
     }
     for node in full["c"]["nodes"].as_array().unwrap() {
-        let i = number(node["id"].as_str().unwrap());
-        assert_eq!(
-            node["content"]["body"],
-            json!(format!("The body of **article {i}**."))
-        );
+        assert_eq!(node["content"]["body"], body_of(&node["id"]));
     }
     let d = &full["d"];
     for (edge, node) in d["edges"]
@@ -526,8 +514,7 @@ async fn a_list_shows_bodies_only_when_asked_and_always_the_right_ones(backend: 
         .iter()
         .zip(d["nodes"].as_array().unwrap())
     {
-        let i = number(edge["node"]["id"].as_str().unwrap());
-        assert_eq!(node["body"], json!(format!("The body of **article {i}**.")));
+        assert_eq!(node["body"], body_of(&edge["node"]["id"]));
     }
     server.shutdown().await.expect("a clean shutdown");
     backend.cleanup().await;

@@ -20,25 +20,16 @@ use crate::schema::revision::{corrections, Comment, Correction, Revision};
 use crate::schema::users::{load_user, load_users, User};
 use crate::schema::view::{ArticleFields, ContentView};
 
-/// An article: its current working copy, its publication state and its history.
+/// An article: its current working copy, its publication state and its history, and how its
+/// record was read. A list whose selection shows no body reads its page
+/// [`ArticleColumns::WithoutBody`]; a body field of such an article loads the whole record, so
+/// what the look-ahead misses costs a query, never a wrong answer.
 #[derive(Debug, Clone)]
-pub struct Article(pub ArticleRecord, Body);
-
-/// Whether an [`Article`]'s record was read with its body. A list whose selection shows no
-/// body reads its page without them ([`ArticleColumns::WithoutBody`]); a body field of such an
-/// article loads the whole record, so what the look-ahead misses costs a query, never a
-/// wrong answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
-    /// The record holds the body.
-    Read,
-    /// The record's body is empty: it was not read.
-    Omitted,
-}
+pub struct Article(pub ArticleRecord, ArticleColumns);
 
 impl From<ArticleRecord> for Article {
     fn from(record: ArticleRecord) -> Article {
-        Article(record, Body::Read)
+        Article(record, ArticleColumns::All)
     }
 }
 
@@ -68,7 +59,7 @@ impl Article {
     /// The record with its body: this one, or the whole record loaded when the body was not
     /// read (the loader batches every such article of a page into one query).
     async fn with_body(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, ArticleRecord>> {
-        if self.1 == Body::Read {
+        if self.1 == ArticleColumns::All {
             return Ok(Cow::Borrowed(&self.0));
         }
         let record = ctx
@@ -76,8 +67,9 @@ impl Article {
             .articles
             .load_one(self.0.id)
             .await
-            .map_err(ApiError::from_shared)?;
-        Ok(Cow::Owned(record.unwrap_or_else(|| self.0.clone())))
+            .map_err(ApiError::from_shared)?
+            .ok_or_else(|| ApiError::internal(format!("article {} is gone", self.0.id)))?;
+        Ok(Cow::Owned(record))
     }
 }
 
@@ -128,11 +120,11 @@ impl Article {
         self.fields().content().standfirst()
     }
     /// The body, CommonMark Markdown.
-    async fn body(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(ArticleFields(&*self.with_body(ctx).await?)
-            .content()
-            .body()
-            .to_owned())
+    async fn body(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, str>> {
+        Ok(match self.with_body(ctx).await? {
+            Cow::Borrowed(record) => Cow::Borrowed(ArticleFields(record).content().body()),
+            Cow::Owned(record) => Cow::Owned(record.content.body),
+        })
     }
     /// The working body rendered from Markdown as sanitised HTML (no scripts, no event
     /// handlers, only http, https and mailto links, each with rel="noopener noreferrer").
@@ -348,15 +340,11 @@ pub(crate) fn article_connection(
     page: Page<ArticleRecord>,
     columns: ArticleColumns,
 ) -> ArticleConnection {
-    let body = match columns {
-        ArticleColumns::All => Body::Read,
-        ArticleColumns::WithoutBody => Body::Omitted,
-    };
     let mut connection = Connection::new(after_given, page.has_next_page);
     connection.edges.extend(
         page.items
             .into_iter()
-            .map(|(cursor, a)| Edge::new(cursor, Article(a, body))),
+            .map(|(cursor, a)| Edge::new(cursor, Article(a, columns))),
     );
     connection
 }

@@ -1,5 +1,7 @@
 //! The projection tables' columns and their decoding into the records of [`crate::model`].
 
+use std::sync::LazyLock;
+
 use galley_domain::{
     ArticleContent, ArticleId, Category, CommentId, Language, RevisionNumber, Slug, Status, Tag,
     UserId, Version,
@@ -18,16 +20,24 @@ pub(crate) const ARTICLE_COLUMNS: &str = "id, version, status, revision, headlin
      first_submitted_at, submitted_at, first_published_at, last_published_at, updated_at";
 
 /// The select list of `articles` under the alias `a` (lists join and filter on it), with the
-/// body left empty for [`ArticleColumns::WithoutBody`].
-pub(crate) fn aliased_article_columns(columns: ArticleColumns) -> String {
-    ARTICLE_COLUMNS
-        .split(", ")
-        .map(|c| match (c, columns) {
-            ("body", ArticleColumns::WithoutBody) => "'' AS body".to_owned(),
-            _ => format!("a.{c}"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// body left empty for [`ArticleColumns::WithoutBody`]. Each list is built once.
+pub(crate) fn aliased_article_columns(columns: ArticleColumns) -> &'static str {
+    fn build(columns: ArticleColumns) -> String {
+        ARTICLE_COLUMNS
+            .split(", ")
+            .map(|c| match (c, columns) {
+                ("body", ArticleColumns::WithoutBody) => "'' AS body".to_owned(),
+                _ => format!("a.{c}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    static ALL: LazyLock<String> = LazyLock::new(|| build(ArticleColumns::All));
+    static WITHOUT_BODY: LazyLock<String> = LazyLock::new(|| build(ArticleColumns::WithoutBody));
+    match columns {
+        ArticleColumns::All => &ALL,
+        ArticleColumns::WithoutBody => &WITHOUT_BODY,
+    }
 }
 
 fn revision_number(v: i64) -> Result<RevisionNumber, StoreError> {
