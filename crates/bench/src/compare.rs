@@ -49,6 +49,9 @@ pub struct PeerPlan {
     pub every_case: bool,
     /// Install PostGraphile when it is not in the cache folder (smoke never does).
     pub install: bool,
+    /// Measure only the cases whose text contains one of these (all when empty); every
+    /// case's request is still checked on both sides.
+    pub only: Vec<String>,
 }
 
 impl PeerPlan {
@@ -63,6 +66,7 @@ impl PeerPlan {
             history_revisions: 60,
             every_case: true,
             install: true,
+            only: Vec::new(),
         }
     }
 
@@ -87,6 +91,7 @@ impl PeerPlan {
             history_revisions: 60,
             every_case: false,
             install: false,
+            only: Vec::new(),
         }
     }
 }
@@ -795,7 +800,13 @@ async fn stage(
     let measured: Vec<&Case> = cases
         .iter()
         .filter(|c| plan.every_case || c.smoke)
+        .filter(|c| plan.only.is_empty() || plan.only.iter().any(|o| c.name.contains(o.as_str())))
         .collect();
+    anyhow::ensure!(
+        !measured.is_empty(),
+        "no case of the peer stage matches --peer-cases {:?}",
+        plan.only
+    );
     let run = |case: &Case, who: Who, secs: u64| {
         let side = match who {
             Who::Galley => case.galley.clone(),

@@ -71,6 +71,14 @@ struct Cli {
     /// Rounds of the peer stage (overrides the mode's).
     #[arg(long, global = true)]
     peer_rounds: Option<usize>,
+    /// Measure only the peer stage's cases whose text contains one of these, comma-separated
+    /// (for example `50-item list`); every case is still checked.
+    #[arg(long, global = true, value_delimiter = ',')]
+    peer_cases: Vec<String>,
+    /// WebSocket subscribers of the fan-out stage, one measurement per count, comma-separated
+    /// (overrides the mode's: 500 in `all`, 500 and 2000 in `fanout`).
+    #[arg(long, global = true, value_delimiter = ',')]
+    subscribers: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -82,6 +90,9 @@ enum Mode {
     /// Only start-up and the append stage at full size, next to its baseline: the quick loop
     /// for work on the write path (run a profiler beside it).
     Appends,
+    /// Only start-up and the fan-out stage, at each count of `--subscribers` (500 and 2000 by
+    /// default): the quick loop for work on live delivery.
+    Fanout,
     /// Only the peer stage: Galley next to PostGraphile on PostgreSQL, under wrk (needs Node.js,
     /// npm and wrk; about 6 minutes, 2 with --quick).
     Peer {
@@ -113,8 +124,8 @@ pub struct Plan {
     pub read_clients: usize,
     /// Articles in the database during the read stage.
     pub read_articles: usize,
-    /// WebSocket subscribers.
-    pub subscribers: usize,
+    /// WebSocket subscribers of the fan-out stage: one measurement per count, on one server.
+    pub subscribers: Vec<usize>,
     /// Measured mutations of the fan-out stage.
     pub fanout_mutations: usize,
     /// Log sizes at which pages are timed.
@@ -125,6 +136,8 @@ pub struct Plan {
     pub page_samples: usize,
     /// Stop after the append stage (the `appends` mode).
     pub appends_only: bool,
+    /// Only start-up and the fan-out stage (the `fanout` mode).
+    pub fanout_only: bool,
     /// The peer stage.
     pub peer: PeerPlan,
 }
@@ -138,7 +151,7 @@ impl Plan {
             read_window: Duration::from_secs(5),
             read_clients: 8,
             read_articles: 500,
-            subscribers: 500,
+            subscribers: vec![500],
             fanout_mutations: 20,
             // 1M events take over five minutes to import and three to rebuild per backend on
             // the 2-core reference machine, which would put `all` far past its ten-minute
@@ -147,6 +160,7 @@ impl Plan {
             big_article_events: 10_000,
             page_samples: 300,
             appends_only: false,
+            fanout_only: false,
             peer: PeerPlan::full(),
         }
     }
@@ -159,12 +173,13 @@ impl Plan {
             read_window: Duration::from_millis(500),
             read_clients: 8,
             read_articles: 60,
-            subscribers: 20,
+            subscribers: vec![20],
             fanout_mutations: 3,
             growth_sizes: vec![1_000, 2_000],
             big_article_events: 500,
             page_samples: 20,
             appends_only: false,
+            fanout_only: false,
             peer: PeerPlan::smoke(),
         }
     }
@@ -205,6 +220,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 ..Plan::all()
             },
         ),
+        Mode::Fanout => (
+            "fanout",
+            Plan {
+                fanout_only: true,
+                subscribers: vec![500, 2000],
+                ..Plan::all()
+            },
+        ),
         Mode::Peer { quick } => (
             "peer",
             Plan {
@@ -220,8 +243,16 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     if let Some(secs) = cli.peer_secs {
         plan.peer.secs = secs.max(1);
     }
+    plan.peer.only = cli.peer_cases.clone();
     if let Some(rounds) = cli.peer_rounds {
         plan.peer.rounds = rounds.max(1);
+    }
+    if let Some(counts) = cli.subscribers {
+        anyhow::ensure!(
+            !counts.is_empty() && counts.iter().all(|&n| n > 0),
+            "--subscribers needs one or more counts above zero"
+        );
+        plan.subscribers = counts;
     }
     if let Some(max) = cli.max_events {
         plan.growth_sizes.retain(|&s| s < max);
@@ -241,7 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let mut ratios = Vec::new();
     let mut failed = false;
     let peer_only = matches!(cli.mode, Mode::Peer { .. });
-    let with_peer = !matches!(cli.mode, Mode::Appends);
+    let with_peer = !matches!(cli.mode, Mode::Appends | Mode::Fanout);
     let has_postgres = backends.contains(&Backend::Postgres);
     for backend in backends.into_iter().filter(|_| !peer_only) {
         let name = backend.name();
@@ -250,7 +281,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             .catch_unwind()
             .await;
         match outcome {
-            Ok(Ok(ratio)) => ratios.push((name, ratio)),
+            Ok(Ok(ratio)) if !plan.fanout_only => ratios.push((name, ratio)),
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 eprintln!("error: {name}: {e:#}");
                 failed = true;
@@ -361,7 +393,7 @@ async fn bench_backend(
         Err(panic) => std::panic::resume_unwind(panic),
     };
     removed?;
-    if !plan.appends_only {
+    if !plan.appends_only && !plan.fanout_only {
         growth::run(plan, bin, backend, rows).await?;
     }
     Ok(ratio)
@@ -396,6 +428,12 @@ async fn live_stages(
         .context("the admin token does not work")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = server.rss_kib().unwrap_or(0);
+    if plan.fanout_only {
+        let memory = fanout_stage(name, plan, &server, &token, &client, rows).await?;
+        rows.extend(memory);
+        server.stop()?;
+        return Ok(f64::NAN);
+    }
 
     // 1. Appends.
     let max_clients = plan.append_clients.iter().copied().max().unwrap_or(1);
@@ -488,53 +526,7 @@ async fn live_stages(
     raw.close().await;
 
     // 4. Fan-out.
-    let mut article = appends::create_articles(&client, 1_000_000, 1)
-        .await?
-        .pop()
-        .context("no article")?;
-    let watch = RssWatch::start(server.pid());
-    let fan = fanout::run(
-        server.addr,
-        &token,
-        &client,
-        &mut article,
-        plan.subscribers,
-        plan.fanout_mutations,
-    )
-    .await?;
-    let fan_rss = watch.finish().await;
-    let deliveries = fan.from_recorded.count();
-    rows.push(Row {
-        value: format!("{deliveries} deliveries"),
-        ..Row::latency(
-            name,
-            "fan-out",
-            &format!(
-                "{} subscribers: event recordedAt -> delivery",
-                plan.subscribers
-            ),
-            &fan.from_recorded,
-        )
-    });
-    rows.push(Row {
-        value: format!("{deliveries} deliveries"),
-        ..Row::latency(
-            name,
-            "fan-out",
-            &format!(
-                "{} subscribers: mutation sent -> delivery ({} before the response)",
-                plan.subscribers, fan.before_response
-            ),
-            &fan.from_request,
-        )
-    });
-    rows.push(Row::figure(
-        name,
-        "fan-out",
-        &format!("{} subscribers: connect and subscribe", plan.subscribers),
-        format!("{:.2} s", fan.connect.as_secs_f64()),
-    ));
-    eprintln!("bench: {name}: fan-out done");
+    let fan_rss = fanout_stage(name, plan, &server, &token, &client, rows).await?;
 
     // 5. Memory.
     rows.push(Row::figure(
@@ -550,14 +542,79 @@ async fn live_stages(
         &format!("peak RSS, reads at {} clients", plan.read_clients),
         report::mib(read_rss),
     ));
-    rows.push(Row::figure(
-        name,
-        "memory",
-        &format!("peak RSS, {} WebSocket subscribers", plan.subscribers),
-        report::mib(fan_rss),
-    ));
+    rows.extend(fan_rss);
     server.stop()?;
     Ok(ratio)
+}
+
+/// The fan-out stage at each of the plan's subscriber counts, one after the other on one
+/// server; returns the memory rows (peak RSS at each count).
+async fn fanout_stage(
+    name: &str,
+    plan: &Plan,
+    server: &server::Server,
+    token: &str,
+    client: &Client,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<Vec<Row>> {
+    let mut article = appends::create_articles(client, 1_000_000, 1)
+        .await?
+        .pop()
+        .context("no article")?;
+    let mut memory = Vec::new();
+    for &subscribers in &plan.subscribers {
+        let watch = RssWatch::start(server.pid());
+        let fan = fanout::run(
+            server.addr,
+            token,
+            client,
+            &mut article,
+            subscribers,
+            plan.fanout_mutations,
+        )
+        .await
+        .with_context(|| format!("fan-out to {subscribers} subscribers"))?;
+        let fan_rss = watch.finish().await;
+        let deliveries = fan.from_recorded.count();
+        rows.push(Row {
+            value: format!("{deliveries} deliveries"),
+            ..Row::latency(
+                name,
+                "fan-out",
+                &format!("{subscribers} subscribers: event recordedAt -> delivery"),
+                &fan.from_recorded,
+            )
+        });
+        rows.push(Row {
+            value: format!("{deliveries} deliveries"),
+            ..Row::latency(
+                name,
+                "fan-out",
+                &format!(
+                    "{subscribers} subscribers: mutation sent -> delivery ({} before the response)",
+                    fan.before_response
+                ),
+                &fan.from_request,
+            )
+        });
+        rows.push(Row::figure(
+            name,
+            "fan-out",
+            &format!("{subscribers} subscribers: connect and subscribe"),
+            format!("{:.2} s", fan.connect.as_secs_f64()),
+        ));
+        memory.push(Row::figure(
+            name,
+            "memory",
+            &format!("peak RSS, {subscribers} WebSocket subscribers"),
+            report::mib(fan_rss),
+        ));
+        eprintln!(
+            "bench: {name}: fan-out to {subscribers} done (p99 {:.1} ms from recordedAt)",
+            fan.from_recorded.p99()
+        );
+    }
+    Ok(memory)
 }
 
 /// CPU model, cores and memory, from /proc.
