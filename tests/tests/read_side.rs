@@ -464,6 +464,8 @@ async fn a_list_shows_bodies_only_when_asked_and_always_the_right_ones(backend: 
     for i in 0..3 {
         let mut article = short_article(&format!("Lean list {i}"));
         article["body"] = json!(body(i));
+        article["tags"] = json!([format!("lean-{i}"), "desk"]);
+        article["byline"] = json!([format!("Writer {i}")]);
         ids.push(staff.editor.create(article).await);
     }
     let lean = staff
@@ -516,6 +518,51 @@ async fn a_list_shows_bodies_only_when_asked_and_always_the_right_ones(backend: 
     {
         assert_eq!(node["body"], body_of(&edge["node"]["id"]));
     }
+
+    // Tags, byline and people are read only when shown, and always right when they are.
+    let details = staff
+        .viewer
+        .ok(
+            r#"query {
+                e: articles(first: 3) { nodes { id tags byline authors { name } reviewers { name } } }
+                f: articles(first: 3) { edges { node { id ...Tags } } }
+                g: articles(first: 3) { nodes { id headline status } edges { node { byline } } }
+            }
+            fragment Tags on Article { tags }"#,
+            json!({}),
+        )
+        .await;
+    let editor_name = staff.editor.ok("{ me { name } }", json!({})).await["me"]["name"].clone();
+    assert!(editor_name.is_string());
+    let tags_of = |id: &Value| {
+        let i = number(id.as_str().unwrap());
+        json!([format!("lean-{i}"), "desk"])
+    };
+    let byline_of = |id: &Value| json!([format!("Writer {}", number(id.as_str().unwrap()))]);
+    for node in details["e"]["nodes"].as_array().unwrap() {
+        assert_eq!(node["tags"], tags_of(&node["id"]));
+        assert_eq!(node["byline"], byline_of(&node["id"]));
+        assert_eq!(node["authors"], json!([{ "name": editor_name }]));
+        assert_eq!(node["reviewers"], json!([]));
+    }
+    for edge in details["f"]["edges"].as_array().unwrap() {
+        assert_eq!(edge["node"]["tags"], tags_of(&edge["node"]["id"]));
+    }
+    let g = &details["g"];
+    for (node, edge) in g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(g["edges"].as_array().unwrap())
+    {
+        assert_eq!(edge["node"]["byline"], byline_of(&node["id"]));
+        assert_eq!(node["status"], "DRAFT");
+    }
+    assert_eq!(
+        node_ids(&details["f"]),
+        newest_first,
+        "the same order whatever is read"
+    );
     server.shutdown().await.expect("a clean shutdown");
     backend.cleanup().await;
 }

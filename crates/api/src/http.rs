@@ -642,14 +642,28 @@ async fn execute(
         state.schema()
     };
     let response = schema.execute(request).instrument(span).await;
-    let (mut status, body, outcome) = shape_response(response, media, rid);
-    // The database is unavailable: the one answer for every path is 503 with Retry-After,
-    // whatever the media type (nothing was done, the client should retry).
-    let unavailable = body["errors"].as_array().is_some_and(|errors| {
-        errors.iter().any(|e| {
-            e["extensions"]["code"].as_str() == Some(ErrorCode::ServiceUnavailable.as_str())
-        })
-    });
+    // The common case, an answer without errors, is serialised once, straight from the
+    // executor's value; one with errors is shaped first (codes, request ids, status).
+    let direct = if response.errors.is_empty() {
+        serde_json::to_string(&response).ok()
+    } else {
+        None
+    };
+    let (mut status, body, outcome, unavailable) = match direct {
+        Some(body) => (StatusCode::OK, body, "ok", false),
+        None => {
+            let (status, body, outcome) = shape_response(response, media, rid);
+            // The database is unavailable: the one answer for every path is 503 with
+            // Retry-After, whatever the media type (nothing was done, the client should
+            // retry).
+            let unavailable = body["errors"].as_array().is_some_and(|errors| {
+                errors.iter().any(|e| {
+                    e["extensions"]["code"].as_str() == Some(ErrorCode::ServiceUnavailable.as_str())
+                })
+            });
+            (status, body.to_string(), outcome, unavailable)
+        }
+    };
     if unavailable {
         status = StatusCode::SERVICE_UNAVAILABLE;
     }
@@ -661,7 +675,7 @@ async fn execute(
     metrics::counter!("graphql_operations_total", &labels).increment(1);
     metrics::histogram!("graphql_operation_duration_seconds", &labels)
         .record(start.elapsed().as_secs_f64());
-    let mut response = (status, body.to_string()).into_response();
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(media.as_str()),

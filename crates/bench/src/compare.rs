@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::appends::RawInserts;
-use crate::db::{Backend, BenchDb, Raw};
+use crate::db::{self, Backend, BenchDb, Raw};
 use crate::gql::Client;
 use crate::peer::{self, Installed};
 use crate::report::{self, Row};
@@ -728,9 +728,12 @@ async fn stage(
 ) -> anyhow::Result<()> {
     let plan = &config.plan;
     let backend = db.backend.name();
+    // The same transport on both sides: node-postgres connects without TLS unless told to,
+    // while sqlx prefers TLS when the server offers it (this machine's does), so Galley is
+    // told not to either, unless the URL names an sslmode of its own.
     let galley = Galley {
         bin: bin.to_path_buf(),
-        database_url: db.url.clone(),
+        database_url: db::plaintext_unless_set(&db.url),
         log_path: db.scratch("server.log"),
     };
     let server = galley.serve().await?;

@@ -176,9 +176,34 @@ pub fn with_database(url: &str, name: &str) -> String {
     out
 }
 
+/// A PostgreSQL URL with `sslmode=disable` added when it names no `sslmode`.
+pub fn plaintext_unless_set(url: &str) -> String {
+    if url.contains("sslmode=") {
+        return url.to_owned();
+    }
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joiner}sslmode=disable")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{plaintext_unless_set, with_database};
+
+    #[test]
+    fn tls_is_turned_off_only_where_the_url_says_nothing_of_it() {
+        assert_eq!(
+            plaintext_unless_set("postgres://u@h/db"),
+            "postgres://u@h/db?sslmode=disable"
+        );
+        assert_eq!(
+            plaintext_unless_set("postgres://u@h/db?application_name=x"),
+            "postgres://u@h/db?application_name=x&sslmode=disable"
+        );
+        assert_eq!(
+            plaintext_unless_set("postgres://u@h/db?sslmode=require"),
+            "postgres://u@h/db?sslmode=require"
+        );
+    }
 
     #[test]
     fn the_database_name_is_replaced_and_everything_else_kept() {

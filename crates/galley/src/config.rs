@@ -268,6 +268,11 @@ pub struct ServeArgs {
     /// at once; on SQLite, `galley tokens revoke` from another process applies within this.
     #[arg(long, env = "GALLEY_TOKEN_CACHE_SECS", default_value_t = 5)]
     pub token_cache_secs: u64,
+    /// Pages of article lists (read without bodies) kept for the log head they were read at
+    /// (0 keeps none). Every list still reads the head from the database, so a write on any
+    /// replica shows in the next list.
+    #[arg(long, env = "GALLEY_LIST_CACHE_PAGES", default_value_t = galley_storage::LIST_CACHE_PAGES)]
+    pub list_cache_pages: usize,
     /// Seconds a WebSocket may wait before connection_init (then closed with 4408).
     #[arg(long, env = "GALLEY_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
@@ -436,6 +441,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How long a successful token lookup is reused (zero: not cached).
     pub token_cache_ttl: Duration,
+    /// How many list pages are kept per log head (zero: none).
+    pub list_cache_pages: usize,
     /// How long idempotency keys are remembered before they are pruned.
     pub idempotency_retention: Duration,
     /// The deadline of every database call.
@@ -464,6 +471,7 @@ impl ServerConfig {
             scheduler_interval: Some(Duration::from_secs(1)),
             shutdown_grace: Duration::from_secs(10),
             token_cache_ttl: galley_storage::TOKEN_CACHE_TTL,
+            list_cache_pages: galley_storage::LIST_CACHE_PAGES,
             idempotency_retention: galley_api::scheduler::IDEMPOTENCY_RETENTION,
             database_statement_timeout: galley_storage::STATEMENT_TIMEOUT,
             database_acquire_timeout: galley_storage::ACQUIRE_TIMEOUT,
@@ -529,6 +537,7 @@ impl ServerConfig {
                 .then(|| Duration::from_millis(args.scheduler_interval_ms.max(10))),
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             token_cache_ttl: Duration::from_secs(args.token_cache_secs),
+            list_cache_pages: args.list_cache_pages,
             idempotency_retention: Duration::from_secs(args.idempotency_retention_secs),
             database_statement_timeout: Duration::from_millis(
                 global.database_statement_timeout_ms.max(1),

@@ -35,6 +35,7 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
         max_connections: config.max_connections,
         migrate: config.migrate,
         token_cache_ttl: config.token_cache_ttl,
+        list_cache_pages: config.list_cache_pages,
         statement_timeout: config.database_statement_timeout,
         acquire_timeout: config.database_acquire_timeout,
         ..StoreOptions::default()

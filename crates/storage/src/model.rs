@@ -228,22 +228,49 @@ pub enum ArticleOrder {
     Relevance,
 }
 
-/// Which of an article's columns a list reads. A list that shows headlines need not read
-/// (nor the database decompress) every body on the page.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which of an article's columns a list reads. A list that shows headlines need not read (nor
+/// the database decompress) every body on the page, nor decode its tags, byline and people.
+/// The variants are ordered by what they read: each reads everything the one before it does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ArticleColumns {
+    /// The scalar columns only: `body` is left empty, and `tags`, `byline`, `authors` and
+    /// `reviewers` are left empty too.
+    Summary,
+    /// Everything but the body, which is left empty.
+    WithoutBody,
     /// The whole record.
     #[default]
     All,
-    /// Everything but the body, which is left empty.
-    WithoutBody,
+}
+
+impl ArticleColumns {
+    /// Whether a record read with these columns has every column `needed` reads.
+    pub fn covers(self, needed: ArticleColumns) -> bool {
+        self >= needed
+    }
+}
+
+/// Where an item sits in its keyset-paginated list. Its text (`to_string`) is the opaque
+/// cursor a client passes as `after` for the page that follows; it is built only when asked
+/// for (a page shows one `endCursor`, rarely fifty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageCursor {
+    /// The list it belongs to (another list refuses it).
+    pub(crate) tag: &'static str,
+    pub(crate) key: crate::read::SortKey,
+}
+
+impl std::fmt::Display for PageCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::read::encode_cursor_text(self.tag, &self.key))
+    }
 }
 
 /// One page of a keyset-paginated list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
-    /// The items, at most the limit asked for.
-    pub items: Vec<(String, T)>,
+    /// The items, at most the limit asked for, each with its cursor.
+    pub items: Vec<(PageCursor, T)>,
     /// Whether more items follow the last one.
     pub has_next_page: bool,
 }

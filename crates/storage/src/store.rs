@@ -23,12 +23,15 @@ use crate::{auth, projections, read, write};
 use auth::changes::{UserChange, UserChangeRecord};
 use auth::sessions::Credentials;
 use read::dashboard::{Dashboard, DashboardQuery};
+use read::list_cache::{ListCache, ListKey};
 use read::stages::StageFigures;
 
 /// The default deadline of one database call.
 pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The default wait for a pool connection.
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How many list pages a store keeps by default ([`StoreOptions::list_cache_pages`]).
+pub const LIST_CACHE_PAGES: usize = 256;
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -57,6 +60,10 @@ pub struct StoreOptions {
     /// How many of the newest events the feed keeps in memory for its subscribers, who then
     /// share one log read per commit; 0 makes every subscriber read the log itself.
     pub feed_tail: usize,
+    /// How many pages of article lists read without bodies are kept for the log head they
+    /// were read at (see `read/list_cache.rs`); 0 keeps none, so every list reads the
+    /// projection.
+    pub list_cache_pages: usize,
 }
 
 impl Default for StoreOptions {
@@ -72,6 +79,7 @@ impl Default for StoreOptions {
             statement_timeout: STATEMENT_TIMEOUT,
             acquire_timeout: ACQUIRE_TIMEOUT,
             feed_tail: feed::TAIL_EVENTS,
+            list_cache_pages: LIST_CACHE_PAGES,
         }
     }
 }
@@ -94,6 +102,8 @@ pub(crate) struct Inner {
     pub(crate) writer: Writer,
     /// Recent token lookups.
     pub(crate) tokens: TokenCache,
+    /// Pages of article lists at the current head.
+    pub(crate) lists: ListCache,
 }
 
 impl std::fmt::Debug for Inner {
@@ -194,6 +204,7 @@ impl Store {
             feed,
             listener: Mutex::new(None),
             tokens: TokenCache::new(options.token_cache_ttl),
+            lists: ListCache::new(options.list_cache_pages),
         });
         inner.writer.start();
         if let Some(pool) = inner.db.pg_pool() {
@@ -328,7 +339,9 @@ impl Store {
 
     /// A keyset-paginated, filtered list. `after` is an opaque cursor from an earlier page
     /// (a malformed one is `StoreError::Invalid`); `first` is already capped by the caller.
-    /// With [`ArticleColumns::WithoutBody`] the items' bodies are empty.
+    /// The columns [`ArticleColumns`] leaves out are empty in the items. A page without
+    /// bodies is served from the pages kept for the log head when the head has not moved
+    /// since it was read ([`StoreOptions::list_cache_pages`]).
     pub async fn list_articles(
         &self,
         filter: &ArticleFilter,
@@ -337,8 +350,29 @@ impl Store {
         after: Option<&str>,
         columns: ArticleColumns,
     ) -> Result<Page<ArticleRecord>, StoreError> {
-        read::articles::list_articles(self.inner.db.reader(), filter, order, first, after, columns)
-            .await
+        let read = || {
+            read::articles::list_articles(
+                self.inner.db.reader(),
+                filter,
+                order,
+                first,
+                after,
+                columns,
+            )
+        };
+        let lists = &self.inner.lists;
+        if !lists.keeps(columns) {
+            return read().await;
+        }
+        // The head first, then the page: see read/list_cache.rs for why this order is safe.
+        let head = self.head().await?;
+        let key = ListKey::new(filter, order, first, after, columns);
+        if let Some(page) = lists.get(&key, head) {
+            return Ok(Page::clone(&page));
+        }
+        let page = read().await?;
+        lists.put(key, head, Arc::new(page.clone()));
+        Ok(page)
     }
 
     /// Every revision of an article, oldest first.
@@ -496,6 +530,7 @@ impl Store {
         let replayed = projections::rebuild_in_place(&self.inner.db).await?;
         // The users rows were rewritten from the user log; cached lookups may hold old ones.
         self.inner.tokens.clear();
+        self.inner.lists.clear();
         Ok(replayed)
     }
 

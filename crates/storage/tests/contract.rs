@@ -44,6 +44,7 @@ contract_tests!(
     list_articles_pages_through_every_order_without_gaps_or_repeats,
     list_articles_refuses_a_malformed_cursor,
     a_list_without_bodies_is_the_same_list_with_empty_bodies,
+    a_kept_list_page_never_hides_a_write_made_anywhere,
     articles_by_ids_returns_only_existing_articles,
     due_articles_and_blocked_schedules,
     an_idempotent_retry_returns_the_original_result_and_appends_nothing,
@@ -873,7 +874,7 @@ async fn list_articles_pages_through_every_order_without_gaps_or_repeats(db: &Te
                 .unwrap();
             assert!(page.items.len() <= 3);
             seen.extend(page.items.iter().map(|(_, a)| a.clone()));
-            after = page.items.last().map(|(c, _)| c.clone());
+            after = page.items.last().map(|(c, _)| c.to_string());
             if !page.has_next_page {
                 break;
             }
@@ -938,7 +939,7 @@ async fn list_articles_refuses_a_malformed_cursor(db: &TestDb) {
         )
         .await
         .unwrap();
-    let cursor = page.items[0].0.clone();
+    let cursor = page.items[0].0.to_string();
     let err = db
         .store
         .list_articles(
@@ -963,20 +964,168 @@ async fn a_list_without_bodies_is_the_same_list_with_empty_bodies(db: &TestDb) {
         let list = |columns| db.store.list_articles(&all, order, 2, None, columns);
         let full = list(ArticleColumns::All).await.unwrap();
         let lean = list(ArticleColumns::WithoutBody).await.unwrap();
-        assert_eq!(lean.has_next_page, full.has_next_page);
-        assert_eq!(lean.items.len(), 2);
-        for ((lean_cursor, lean), (full_cursor, full)) in lean.items.iter().zip(&full.items) {
+        let summary = list(ArticleColumns::Summary).await.unwrap();
+        for page in [&lean, &summary] {
+            assert_eq!(page.has_next_page, full.has_next_page);
+            assert_eq!(page.items.len(), 2);
+        }
+        let pages = lean.items.iter().zip(&summary.items).zip(&full.items);
+        for (((lean_cursor, lean), (summary_cursor, summary)), (full_cursor, full)) in pages {
             assert!(
-                !full.content.body.is_empty(),
-                "the full record has its body"
+                !full.content.body.is_empty()
+                    && !full.content.tags.is_empty()
+                    && !full.content.byline.is_empty()
+                    && !full.authors.is_empty(),
+                "the full record has its body, tags, byline and authors"
             );
             assert_eq!(lean.content.body, "", "{order:?}");
             assert_eq!(lean_cursor, full_cursor, "the same cursors");
+            assert_eq!(summary_cursor, full_cursor, "the same cursors");
+            assert_eq!(lean_cursor.to_string(), full_cursor.to_string());
             let mut filled = lean.clone();
             filled.content.body.clone_from(&full.content.body);
             assert_eq!(&filled, full, "all but the body is read");
+            assert!(
+                summary.content.body.is_empty()
+                    && summary.content.tags.is_empty()
+                    && summary.content.byline.is_empty()
+                    && summary.authors.is_empty()
+                    && summary.reviewers.is_empty(),
+                "a summary leaves out the body, tags, byline and people"
+            );
+            let mut filled = summary.clone();
+            filled.content.body.clone_from(&full.content.body);
+            filled.content.tags.clone_from(&full.content.tags);
+            filled.content.byline.clone_from(&full.content.byline);
+            filled.authors.clone_from(&full.authors);
+            filled.reviewers.clone_from(&full.reviewers);
+            assert_eq!(&filled, full, "a summary reads every other column");
         }
     }
+}
+
+/// List pages without bodies are kept per log head (`StoreOptions::list_cache_pages`). A
+/// write through another store on the same database (another replica) shows in the very next
+/// list of this one, with no wait, as does a write through this one; and every page equals
+/// the one a store that keeps nothing reads.
+async fn a_kept_list_page_never_hides_a_write_made_anywhere(db: &TestDb) {
+    let cast = Cast::default();
+    let open = |pages: usize| {
+        let url = db.url.clone();
+        async move {
+            Store::connect(&StoreOptions {
+                url,
+                max_connections: 2,
+                migrate: false,
+                list_cache_pages: pages,
+                ..StoreOptions::default()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let other = open(16).await;
+    let uncached = open(0).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(create(&db.store, &cast, &format!("Kept {i}")).await);
+    }
+    let all = ArticleFilter::default();
+    let drafts = ArticleFilter {
+        status: vec![Status::Draft],
+        ..ArticleFilter::default()
+    };
+    let headlines = |store: &Store, filter: &ArticleFilter, columns| {
+        let (store, filter) = (store.clone(), filter.clone());
+        async move {
+            let page = store
+                .list_articles(&filter, ArticleOrder::UpdatedDesc, 10, None, columns)
+                .await
+                .unwrap();
+            page.items
+                .into_iter()
+                .map(|(_, a)| (a.content.headline, a.version.0, a.content.tags))
+                .collect::<Vec<_>>()
+        }
+    };
+    let check = |expected: Vec<&'static str>| {
+        let stores = [db.store.clone(), other.clone(), uncached.clone()];
+        let (all, drafts) = (all.clone(), drafts.clone());
+        async move {
+            for columns in [ArticleColumns::Summary, ArticleColumns::WithoutBody] {
+                let fresh = headlines(&stores[2], &all, columns).await;
+                let shown: Vec<&str> = fresh.iter().map(|(h, _, _)| h.as_str()).collect();
+                assert_eq!(shown, expected, "{columns:?}");
+                for store in &stores[..2] {
+                    // Twice: the second is served from the kept page.
+                    for _ in 0..2 {
+                        assert_eq!(headlines(store, &all, columns).await, fresh);
+                        assert_eq!(
+                            headlines(store, &drafts, columns).await,
+                            headlines(&stores[2], &drafts, columns).await
+                        );
+                    }
+                }
+            }
+        }
+    };
+    check(vec!["Kept 2", "Kept 1", "Kept 0"]).await;
+
+    // Revised through the other store: the next list here shows it, first.
+    run(
+        &other,
+        command(
+            ids[0],
+            1,
+            &cast.editor,
+            Action::ReviseDraft {
+                content: draft("Kept 0, revised elsewhere"),
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    check(vec!["Kept 0, revised elsewhere", "Kept 2", "Kept 1"]).await;
+
+    // Revised through this one, and submitted (it leaves the drafts).
+    run(
+        &db.store,
+        command(
+            ids[1],
+            1,
+            &cast.editor,
+            Action::ReviseDraft {
+                content: draft("Kept 1, revised here"),
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    run(
+        &db.store,
+        command(ids[1], 2, &cast.editor, Action::SubmitForReview),
+    )
+    .await
+    .unwrap();
+    check(vec![
+        "Kept 1, revised here",
+        "Kept 0, revised elsewhere",
+        "Kept 2",
+    ])
+    .await;
+    let in_drafts = headlines(&db.store, &drafts, ArticleColumns::Summary).await;
+    assert_eq!(in_drafts.len(), 2, "the submitted article left the drafts");
+
+    // After a rebuild in place the lists are unchanged.
+    db.store.rebuild_projections().await.unwrap();
+    check(vec![
+        "Kept 1, revised here",
+        "Kept 0, revised elsewhere",
+        "Kept 2",
+    ])
+    .await;
+    other.close().await;
+    uncached.close().await;
 }
 
 async fn articles_by_ids_returns_only_existing_articles(db: &TestDb) {

@@ -335,7 +335,7 @@ async fn search_combines_with_the_other_filters_and_pages_by_relevance(db: &Test
             .await
             .unwrap();
         seen.extend(page.items.iter().map(|(_, a)| a.id));
-        after = page.items.last().map(|(c, _)| c.clone());
+        after = page.items.last().map(|(c, _)| c.to_string());
         if !page.has_next_page {
             break;
         }
@@ -469,7 +469,7 @@ async fn the_review_queue_puts_my_assignments_first_then_unassigned_oldest_first
             .unwrap();
         assert!(page.items.len() <= 1);
         paged.extend(page.items.iter().map(|(_, a)| a.id));
-        after = page.items.last().map(|(c, _)| c.clone());
+        after = page.items.last().map(|(c, _)| c.to_string());
         if !page.has_next_page {
             break;
         }

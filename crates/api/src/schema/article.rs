@@ -4,11 +4,11 @@
 
 use std::borrow::Cow;
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{Context, Json, Object, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{RevisionNumber, Version};
-use galley_storage::{ArticleColumns, ArticleRecord, Direction, Page, StoredEvent};
+use galley_storage::{ArticleColumns, ArticleRecord, Direction, Page, PageCursor, StoredEvent};
 
 use crate::error::ApiError;
 use crate::schema::args::{page_size, parse_cursor};
@@ -21,9 +21,9 @@ use crate::schema::users::{load_user, load_users, User};
 use crate::schema::view::{ArticleFields, ContentView};
 
 /// An article: its current working copy, its publication state and its history, and how its
-/// record was read. A list whose selection shows no body reads its page
-/// [`ArticleColumns::WithoutBody`]; a body field of such an article loads the whole record, so
-/// what the look-ahead misses costs a query, never a wrong answer.
+/// record was read. A list reads its page with only the columns its selection shows
+/// ([`page_columns`]); a field of such an article that needs a column left out loads the whole
+/// record, so what the look-ahead misses costs a query, never a wrong answer.
 #[derive(Debug, Clone)]
 pub struct Article(pub ArticleRecord, ArticleColumns);
 
@@ -36,18 +36,27 @@ impl From<ArticleRecord> for Article {
 /// The fields of `Article` that show its body.
 const BODY_FIELDS: [&str; 3] = ["body", "bodyHtml", "content"];
 
+/// The fields of `Article` that show a column [`ArticleColumns::Summary`] leaves out, other
+/// than the body.
+const DETAIL_FIELDS: [&str; 4] = ["tags", "byline", "authors", "reviewers"];
+
 /// The columns a page of articles must read: the body only when a node of the page (through
-/// `edges { node }` or `nodes`, fragments included) asks for a field that shows it.
+/// `edges { node }` or `nodes`, fragments included) asks for a field that shows it, the tags,
+/// byline and people only when one asks for those.
 pub(crate) fn page_columns(ctx: &Context<'_>) -> ArticleColumns {
     let page = ctx.look_ahead();
     let nodes = [page.field("edges").field("node"), page.field("nodes")];
-    let shows_body = nodes
-        .iter()
-        .any(|node| BODY_FIELDS.iter().any(|f| node.field(f).exists()));
-    if shows_body {
+    let shows = |fields: &[&str]| {
+        nodes
+            .iter()
+            .any(|node| fields.iter().any(|f| node.field(f).exists()))
+    };
+    if shows(&BODY_FIELDS) {
         ArticleColumns::All
-    } else {
+    } else if shows(&DETAIL_FIELDS) {
         ArticleColumns::WithoutBody
+    } else {
+        ArticleColumns::Summary
     }
 }
 
@@ -56,10 +65,15 @@ impl Article {
         ArticleFields(&self.0)
     }
 
-    /// The record with its body: this one, or the whole record loaded when the body was not
-    /// read (the loader batches every such article of a page into one query).
-    async fn with_body(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, ArticleRecord>> {
-        if self.1 == ArticleColumns::All {
+    /// The record with at least the columns `needed`: this one, or the whole record loaded
+    /// when this one was read with fewer (the loader batches every such article of a page
+    /// into one query).
+    async fn record(
+        &self,
+        ctx: &Context<'_>,
+        needed: ArticleColumns,
+    ) -> async_graphql::Result<Cow<'_, ArticleRecord>> {
+        if self.1.covers(needed) {
             return Ok(Cow::Borrowed(&self.0));
         }
         let record = ctx
@@ -70,6 +84,19 @@ impl Article {
             .map_err(ApiError::from_shared)?
             .ok_or_else(|| ApiError::internal(format!("article {} is gone", self.0.id)))?;
         Ok(Cow::Owned(record))
+    }
+
+    /// The record with its body.
+    async fn with_body(&self, ctx: &Context<'_>) -> async_graphql::Result<Cow<'_, ArticleRecord>> {
+        self.record(ctx, ArticleColumns::All).await
+    }
+
+    /// The record with its tags, byline and people.
+    async fn with_details(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Cow<'_, ArticleRecord>> {
+        self.record(ctx, ArticleColumns::WithoutBody).await
     }
 }
 
@@ -142,12 +169,19 @@ impl Article {
         self.fields().content().category()
     }
     /// Subject tags, ordered.
-    async fn tags(&self) -> Vec<&str> {
-        self.fields().content().tags()
+    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        let record = self.with_details(ctx).await?;
+        Ok(ArticleFields(&record)
+            .content()
+            .tags()
+            .into_iter()
+            .map(str::to_owned)
+            .collect())
     }
     /// The authors' display names.
-    async fn byline(&self) -> &[String] {
-        self.fields().content().byline()
+    async fn byline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        let record = self.with_details(ctx).await?;
+        Ok(ArticleFields(&record).content().byline().to_vec())
     }
     /// BCP 47 language tag.
     async fn language(&self) -> &str {
@@ -167,11 +201,11 @@ impl Article {
     }
     /// Users who created or revised it.
     async fn authors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
-        Ok(load_users(ctx, &self.0.authors).await?)
+        Ok(load_users(ctx, &self.with_details(ctx).await?.authors).await?)
     }
     /// Reviewers assigned.
     async fn reviewers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
-        Ok(load_users(ctx, &self.0.reviewers).await?)
+        Ok(load_users(ctx, &self.with_details(ctx).await?.reviewers).await?)
     }
     /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -331,7 +365,34 @@ impl Article {
 }
 
 /// A page of articles.
-pub type ArticleConnection = Connection<String, Article>;
+pub type ArticleConnection = Connection<ListCursor, Article>;
+
+/// An item's cursor in a list of articles, encoded only when the response shows it.
+#[derive(Debug, Clone)]
+pub struct ListCursor(PageCursor);
+
+/// `ListCursor`s are decoded by the store (the resolvers take `after` as a string), never by
+/// async-graphql.
+#[derive(Debug)]
+pub struct DecodedByTheStore;
+
+impl std::fmt::Display for DecodedByTheStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list cursor is decoded by the store")
+    }
+}
+
+impl CursorType for ListCursor {
+    type Error = DecodedByTheStore;
+
+    fn decode_cursor(_: &str) -> Result<Self, Self::Error> {
+        Err(DecodedByTheStore)
+    }
+
+    fn encode_cursor(&self) -> String {
+        self.0.to_string()
+    }
+}
 
 /// A page of the store's articles as a Relay connection (`articles`, `reviewQueue`).
 /// `columns` says how the page was read.
@@ -344,7 +405,7 @@ pub(crate) fn article_connection(
     connection.edges.extend(
         page.items
             .into_iter()
-            .map(|(cursor, a)| Edge::new(cursor, Article(a, columns))),
+            .map(|(cursor, a)| Edge::new(ListCursor(cursor), Article(a, columns))),
     );
     connection
 }

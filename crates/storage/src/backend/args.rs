@@ -144,9 +144,19 @@ impl Row {
     where
         T: serde::de::DeserializeOwned,
     {
-        let Json(value) = self.get::<Json<serde_json::Value>>(column)?;
-        serde_json::from_value(value)
-            .map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
+        use sqlx::Row as _;
+        // Straight into `T`, not through a `serde_json::Value`.
+        let decoded = match self {
+            Row::Sqlite(r) => r.try_get::<Json<T>, _>(column),
+            Row::Pg(r) => r.try_get::<Json<T>, _>(column),
+        };
+        match decoded {
+            Ok(Json(value)) => Ok(value),
+            Err(sqlx::Error::ColumnDecode { source, .. }) => {
+                Err(StoreError::Corrupt(format!("column {column}: {source}")))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

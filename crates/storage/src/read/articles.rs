@@ -6,14 +6,14 @@ use galley_domain::{ArticleId, RevisionNumber, Version};
 use uuid::Uuid;
 
 use super::rows::{
-    aliased_article_columns, decode_article, decode_comment, decode_revision, ARTICLE_COLUMNS,
-    COMMENT_COLUMNS, REVISION_COLUMNS,
+    aliased_article_columns, decode_article, decode_article_columns, decode_comment,
+    decode_revision, ARTICLE_COLUMNS, COMMENT_COLUMNS, REVISION_COLUMNS,
 };
 use crate::backend::{args, placeholders, push_arg, to_u64, Arg, Exec};
 use crate::error::StoreError;
 use crate::model::{
     ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, CommentRecord, DueArticle, Page,
-    RevisionRecord,
+    PageCursor, RevisionRecord,
 };
 
 pub(crate) async fn article(
@@ -86,16 +86,20 @@ fn order_tag(order: ArticleOrder) -> &'static str {
     }
 }
 
-fn encode_cursor(order: ArticleOrder, key: &SortKey) -> String {
-    encode_tagged(order_tag(order), key)
+fn cursor(order: ArticleOrder, key: SortKey) -> PageCursor {
+    PageCursor {
+        tag: order_tag(order),
+        key,
+    }
 }
 
 fn decode_cursor(order: ArticleOrder, cursor: &str) -> Result<SortKey, StoreError> {
     decode_tagged(order_tag(order), cursor)
 }
 
-/// A cursor of the list named by `tag` (another list refuses it).
-pub(crate) fn encode_tagged(tag: &str, key: &SortKey) -> String {
+/// The text of a cursor of the list named by `tag` (another list refuses it); see
+/// [`PageCursor`].
+pub(crate) fn encode_cursor_text(tag: &str, key: &SortKey) -> String {
     let raw = format!(
         "{}|{}|{}|{}",
         tag,
@@ -227,7 +231,7 @@ pub(crate) async fn list_articles(
     let has_next_page = rows.len() > first as usize;
     let mut items = Vec::with_capacity(rows.len().min(first as usize));
     for row in rows.iter().take(first as usize) {
-        let record = decode_article(row)?;
+        let record = decode_article_columns(row, columns)?;
         let key = SortKey {
             rank: row.get::<f64>("sort_rank")?,
             time: if time_col == "created_at" {
@@ -237,7 +241,7 @@ pub(crate) async fn list_articles(
             },
             id: record.id.as_uuid(),
         };
-        items.push((encode_cursor(order, &key), record));
+        items.push((cursor(order, key), record));
     }
     Ok(Page {
         items,
@@ -315,7 +319,7 @@ mod tests {
             time: Utc::now(),
             id: Uuid::now_v7(),
         };
-        let cursor = encode_cursor(ArticleOrder::UpdatedAsc, &key);
+        let cursor = cursor(ArticleOrder::UpdatedAsc, key.clone()).to_string();
         assert_eq!(
             decode_cursor(ArticleOrder::UpdatedAsc, &cursor).unwrap(),
             key

@@ -15,11 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use galley_domain::{ArticleId, Status, UserId};
 
-use super::articles::{decode_tagged, encode_tagged, SortKey};
-use super::rows::{aliased_article_columns, decode_article};
+use super::articles::{decode_tagged, SortKey};
+use super::rows::{aliased_article_columns, decode_article_columns};
 use crate::backend::{args, to_u64, Arg, Db};
 use crate::error::StoreError;
-use crate::model::{ArticleColumns, ArticleRecord, Page};
+use crate::model::{ArticleColumns, ArticleRecord, Page, PageCursor};
 
 /// The longest dashboard window, in days.
 pub const MAX_DASHBOARD_DAYS: i64 = 366;
@@ -204,13 +204,19 @@ pub(crate) async fn review_queue(
     let has_next_page = rows.len() > first as usize;
     let mut items = Vec::with_capacity(rows.len().min(first as usize));
     for row in rows.iter().take(first as usize) {
-        let record = decode_article(row)?;
+        let record = decode_article_columns(row, columns)?;
         let key = SortKey {
             rank: row.get::<i64>("bucket")? as f64,
             time: record.submitted_at.unwrap_or(record.updated_at),
             id: record.id.as_uuid(),
         };
-        items.push((encode_tagged(QUEUE_CURSOR, &key), record));
+        items.push((
+            PageCursor {
+                tag: QUEUE_CURSOR,
+                key,
+            },
+            record,
+        ));
     }
     Ok(Page {
         items,

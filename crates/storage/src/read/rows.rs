@@ -19,24 +19,42 @@ pub(crate) const ARTICLE_COLUMNS: &str = "id, version, status, revision, headlin
      embargo_until, scheduled_for, schedule_blocked_reason, authors, reviewers, created_at, \
      first_submitted_at, submitted_at, first_published_at, last_published_at, updated_at";
 
-/// The select list of `articles` under the alias `a` (lists join and filter on it), with the
-/// body left empty for [`ArticleColumns::WithoutBody`]. Each list is built once.
+/// The columns of `articles` that [`ArticleColumns::Summary`] leaves out, with the variant
+/// that first reads each.
+const OMITTED: [(&str, ArticleColumns); 5] = [
+    ("body", ArticleColumns::All),
+    ("tags", ArticleColumns::WithoutBody),
+    ("byline", ArticleColumns::WithoutBody),
+    ("authors", ArticleColumns::WithoutBody),
+    ("reviewers", ArticleColumns::WithoutBody),
+];
+
+/// Whether `columns` reads `column`.
+fn reads(columns: ArticleColumns, column: &str) -> bool {
+    OMITTED
+        .iter()
+        .find(|(c, _)| *c == column)
+        .is_none_or(|(_, from)| columns.covers(*from))
+}
+
+/// The select list of `articles` under the alias `a` (lists join and filter on it), with only
+/// the columns `columns` reads; [`decode_article_columns`] decodes it. Each list is built once.
 pub(crate) fn aliased_article_columns(columns: ArticleColumns) -> &'static str {
     fn build(columns: ArticleColumns) -> String {
         ARTICLE_COLUMNS
             .split(", ")
-            .map(|c| match (c, columns) {
-                ("body", ArticleColumns::WithoutBody) => "'' AS body".to_owned(),
-                _ => format!("a.{c}"),
-            })
+            .filter(|c| reads(columns, c))
+            .map(|c| format!("a.{c}"))
             .collect::<Vec<_>>()
             .join(", ")
     }
     static ALL: LazyLock<String> = LazyLock::new(|| build(ArticleColumns::All));
     static WITHOUT_BODY: LazyLock<String> = LazyLock::new(|| build(ArticleColumns::WithoutBody));
+    static SUMMARY: LazyLock<String> = LazyLock::new(|| build(ArticleColumns::Summary));
     match columns {
         ArticleColumns::All => &ALL,
         ArticleColumns::WithoutBody => &WITHOUT_BODY,
+        ArticleColumns::Summary => &SUMMARY,
     }
 }
 
@@ -50,16 +68,25 @@ fn corrupt(e: galley_domain::DomainError) -> StoreError {
     StoreError::Corrupt(format!("stored content is invalid: {e}"))
 }
 
-/// Reads the content columns shared by `articles` and `article_revisions`.
-fn decode_content(row: &Row) -> Result<ArticleContent, StoreError> {
+/// Reads the content columns shared by `articles` and `article_revisions`: those `columns`
+/// reads, the others left empty.
+fn decode_content(row: &Row, columns: ArticleColumns) -> Result<ArticleContent, StoreError> {
     let slug: Option<String> = row.get("slug")?;
     let category: Option<String> = row.get("category")?;
-    let tags: Vec<String> = row.json("tags")?;
+    let tags: Vec<String> = if reads(columns, "tags") {
+        row.json("tags")?
+    } else {
+        Vec::new()
+    };
     let language: String = row.get("language")?;
     Ok(ArticleContent {
         headline: row.get("headline")?,
         standfirst: row.get("standfirst")?,
-        body: row.get("body")?,
+        body: if reads(columns, "body") {
+            row.get("body")?
+        } else {
+            String::new()
+        },
         slug: slug
             .as_deref()
             .map(Slug::parse)
@@ -75,14 +102,31 @@ fn decode_content(row: &Row) -> Result<ArticleContent, StoreError> {
             .map(|t| Tag::parse(t))
             .collect::<Result<_, _>>()
             .map_err(corrupt)?,
-        byline: row.json("byline")?,
+        byline: if reads(columns, "byline") {
+            row.json("byline")?
+        } else {
+            Vec::new()
+        },
         language: Language::parse(&language).map_err(corrupt)?,
     })
 }
 
+/// Decodes a whole `articles` row ([`ARTICLE_COLUMNS`]).
 pub(crate) fn decode_article(row: &Row) -> Result<ArticleRecord, StoreError> {
+    decode_article_columns(row, ArticleColumns::All)
+}
+
+/// Decodes an `articles` row of [`aliased_article_columns`]`(columns)`: the columns it leaves
+/// out are empty in the record.
+pub(crate) fn decode_article_columns(
+    row: &Row,
+    columns: ArticleColumns,
+) -> Result<ArticleRecord, StoreError> {
     let status: String = row.get("status")?;
     let users = |column: &str| -> Result<Vec<UserId>, StoreError> {
+        if !reads(columns, column) {
+            return Ok(Vec::new());
+        }
         Ok(row
             .json::<Vec<Uuid>>(column)?
             .into_iter()
@@ -95,7 +139,7 @@ pub(crate) fn decode_article(row: &Row) -> Result<ArticleRecord, StoreError> {
         status: Status::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status:?}")))?,
         revision: revision_number(row.get("revision")?)?,
-        content: decode_content(row)?,
+        content: decode_content(row, columns)?,
         live_revision: row
             .get::<Option<i64>>("live_revision")?
             .map(revision_number)
@@ -125,7 +169,7 @@ pub(crate) fn decode_revision(row: &Row) -> Result<RevisionRecord, StoreError> {
     Ok(RevisionRecord {
         article_id: ArticleId::from_uuid(row.get("article_id")?),
         revision: revision_number(row.get("revision")?)?,
-        content: decode_content(row)?,
+        content: decode_content(row, ArticleColumns::All)?,
         author: UserId::from_uuid(row.get("author")?),
         created_at: row.get("created_at")?,
         restored_from: row
