@@ -14,6 +14,7 @@ on_both_backends!(
     body_html_is_rendered_and_sanitised,
     search_review_queue_and_dashboard_reflect_the_newsroom,
     a_list_shows_bodies_only_when_asked_and_always_the_right_ones,
+    a_history_page_reads_payloads_only_when_shown_and_always_the_right_ones,
 );
 
 /// Revises an article with `content`; returns the new version.
@@ -563,6 +564,57 @@ async fn a_list_shows_bodies_only_when_asked_and_always_the_right_ones(backend: 
         newest_first,
         "the same order whatever is read"
     );
+    server.shutdown().await.expect("a clean shutdown");
+    backend.cleanup().await;
+}
+
+async fn a_history_page_reads_payloads_only_when_shown_and_always_the_right_ones(backend: Backend) {
+    let server = start(&backend).await;
+    let staff = Newsroom::hire(&server).await;
+    let id = staff.editor.create(short_article("Payloads, first")).await;
+    let v = revise(&staff.editor, &id, 1, short_article("Payloads, second")).await;
+    staff.editor.mutate("submitForReview", &id, v, "").await;
+    let data = staff
+        .viewer
+        .ok(
+            r#"query($id: ID!) {
+                article(id: $id) {
+                    lean: history(first: 10) { edges { cursor node { position version type recordedAt actor } } }
+                    full: history(first: 10) { nodes { position type payload } }
+                    viaFragment: history(first: 10, order: NEWEST_FIRST) { edges { node { position ...Payload } } }
+                }
+                log: events(filter: { articleId: $id }) { nodes { position type version recordedAt actor payload } }
+            }
+            fragment Payload on Event { type payload }"#,
+            json!({ "id": id }),
+        )
+        .await;
+    let log = data["log"]["nodes"].as_array().unwrap();
+    assert_eq!(log.len(), 3);
+    assert_eq!(log[1]["payload"]["content"]["headline"], "Payloads, second");
+    let a = &data["article"];
+    let lean = a["lean"]["edges"].as_array().unwrap();
+    let full = a["full"]["nodes"].as_array().unwrap();
+    let newest: Vec<&Value> = a["viaFragment"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .collect();
+    assert_eq!((lean.len(), full.len(), newest.len()), (3, 3, 3));
+    for (i, event) in log.iter().enumerate() {
+        let node = &lean[i]["node"];
+        for field in ["position", "version", "type", "recordedAt", "actor"] {
+            assert_eq!(node[field], event[field], "{field} of event {i}");
+        }
+        assert_eq!(lean[i]["cursor"], json!(event["version"].to_string()));
+        assert_eq!(full[i]["payload"], event["payload"], "payload of event {i}");
+        assert_eq!(full[i]["type"], event["type"]);
+        let from_newest = newest[log.len() - 1 - i];
+        assert_eq!(from_newest["position"], event["position"]);
+        assert_eq!(from_newest["payload"], event["payload"]);
+        assert!(!event["payload"].is_null(), "every event has a payload");
+    }
     server.shutdown().await.expect("a clean shutdown");
     backend.cleanup().await;
 }

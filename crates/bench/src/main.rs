@@ -90,6 +90,12 @@ enum Mode {
     /// Only start-up and the append stage at full size, next to its baseline: the quick loop
     /// for work on the write path (run a profiler beside it).
     Appends,
+    /// Only the growth stage (import, start-up, pages and rebuild at each log size); with
+    /// `--max-events 1000000` the run to a million events.
+    Growth,
+    /// Only start-up and the read stage (next to raw SQL): the quick loop for work on the
+    /// read path.
+    Reads,
     /// Only start-up and the fan-out stage, at each count of `--subscribers` (500 and 2000 by
     /// default): the quick loop for work on live delivery.
     Fanout,
@@ -138,6 +144,10 @@ pub struct Plan {
     pub appends_only: bool,
     /// Only start-up and the fan-out stage (the `fanout` mode).
     pub fanout_only: bool,
+    /// Only start-up and the read stage (the `reads` mode).
+    pub reads_only: bool,
+    /// Only the growth stage (the `growth` mode).
+    pub growth_only: bool,
     /// The peer stage.
     pub peer: PeerPlan,
 }
@@ -161,6 +171,8 @@ impl Plan {
             page_samples: 300,
             appends_only: false,
             fanout_only: false,
+            reads_only: false,
+            growth_only: false,
             peer: PeerPlan::full(),
         }
     }
@@ -180,6 +192,8 @@ impl Plan {
             page_samples: 20,
             appends_only: false,
             fanout_only: false,
+            reads_only: false,
+            growth_only: false,
             peer: PeerPlan::smoke(),
         }
     }
@@ -217,6 +231,20 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             "appends",
             Plan {
                 appends_only: true,
+                ..Plan::all()
+            },
+        ),
+        Mode::Growth => (
+            "growth",
+            Plan {
+                growth_only: true,
+                ..Plan::all()
+            },
+        ),
+        Mode::Reads => (
+            "reads",
+            Plan {
+                reads_only: true,
                 ..Plan::all()
             },
         ),
@@ -272,7 +300,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let mut ratios = Vec::new();
     let mut failed = false;
     let peer_only = matches!(cli.mode, Mode::Peer { .. });
-    let with_peer = !matches!(cli.mode, Mode::Appends | Mode::Fanout);
+    let with_peer = !matches!(
+        cli.mode,
+        Mode::Appends | Mode::Fanout | Mode::Reads | Mode::Growth
+    );
     let has_postgres = backends.contains(&Backend::Postgres);
     for backend in backends.into_iter().filter(|_| !peer_only) {
         let name = backend.name();
@@ -281,7 +312,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             .catch_unwind()
             .await;
         match outcome {
-            Ok(Ok(ratio)) if !plan.fanout_only => ratios.push((name, ratio)),
+            Ok(Ok(ratio)) if !plan.fanout_only && !plan.reads_only && !plan.growth_only => {
+                ratios.push((name, ratio))
+            }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 eprintln!("error: {name}: {e:#}");
@@ -381,6 +414,10 @@ async fn bench_backend(
     rows: &mut Vec<Row>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<f64> {
+    if plan.growth_only {
+        growth::run(plan, bin, backend, rows).await?;
+        return Ok(f64::NAN);
+    }
     let db = BenchDb::create(backend).await?;
     let result = AssertUnwindSafe(live_stages(plan, bin, &db, rows, notes))
         .catch_unwind()
@@ -393,7 +430,7 @@ async fn bench_backend(
         Err(panic) => std::panic::resume_unwind(panic),
     };
     removed?;
-    if !plan.appends_only && !plan.fanout_only {
+    if !plan.appends_only && !plan.fanout_only && !plan.reads_only {
         growth::run(plan, bin, backend, rows).await?;
     }
     Ok(ratio)
@@ -442,7 +479,12 @@ async fn live_stages(
     let inserts = RawInserts::prepare(db, &raw).await?;
     let watch = RssWatch::start(server.pid());
     let mut ratio = f64::NAN;
-    for &c in &plan.append_clients {
+    let append_clients: &[usize] = if plan.reads_only {
+        &[]
+    } else {
+        &plan.append_clients
+    };
+    for &c in append_clients {
         let window = Window {
             warmup: plan.warmup,
             measure: Duration::from_secs(plan.append_secs),
@@ -524,6 +566,16 @@ async fn live_stages(
     let read_rss = watch.finish().await;
     eprintln!("bench: {name}: reads done");
     raw.close().await;
+    if plan.reads_only {
+        rows.push(Row::figure(
+            name,
+            "memory",
+            &format!("peak RSS, reads at {} clients", plan.read_clients),
+            report::mib(read_rss),
+        ));
+        server.stop()?;
+        return Ok(ratio);
+    }
 
     // 4. Fan-out.
     let fan_rss = fanout_stage(name, plan, &server, &token, &client, rows).await?;

@@ -416,6 +416,41 @@ impl Store {
         log::read::read_stream(self.inner.db.reader(), id, direction, cursor, limit, types).await
     }
 
+    /// [`Store::read_stream`] without the payloads: every event's `payload` is `Null`, for a
+    /// history page that does not show them (the rows' payloads are neither read nor parsed).
+    /// [`Store::read_event_at`] gives one event whole.
+    pub async fn read_stream_envelopes(
+        &self,
+        id: ArticleId,
+        direction: Direction,
+        cursor: Option<Version>,
+        limit: u32,
+        types: &[String],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        log::read::read_stream_columns(
+            self.inner.db.reader(),
+            id,
+            direction,
+            cursor,
+            limit,
+            types,
+            false,
+        )
+        .await
+    }
+
+    /// The event at `position`, whole; `None` past the head.
+    pub async fn read_event_at(
+        &self,
+        position: Position,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(
+            log::read::read_positions(self.inner.db.reader(), position, position)
+                .await?
+                .pop(),
+        )
+    }
+
     /// Events of the global log with positions greater than `after`, in position order, at
     /// most `limit`, matching the filter.
     pub async fn read_all(

@@ -392,6 +392,39 @@ async fn read_stream_pages_forward_and_backward_and_filters_types(db: &TestDb) {
         .await
         .unwrap()
         .is_empty());
+
+    // The same pages without payloads: the same envelopes, each payload Null; and each event
+    // read whole by its position.
+    for (direction, cursor, types) in [
+        (Direction::Forward, None, vec![]),
+        (Direction::Forward, Some(Version(2)), vec![]),
+        (Direction::Backward, None, vec![]),
+        (Direction::Forward, None, vec!["DraftRevised".to_owned()]),
+    ] {
+        let whole = s
+            .read_stream(id, direction, cursor, 10, &types)
+            .await
+            .unwrap();
+        let envelopes = s
+            .read_stream_envelopes(id, direction, cursor, 10, &types)
+            .await
+            .unwrap();
+        assert_eq!(envelopes.len(), whole.len());
+        assert!(!whole.is_empty());
+        for (envelope, event) in envelopes.iter().zip(&whole) {
+            assert_eq!(envelope.payload, serde_json::Value::Null);
+            assert!(!event.payload.is_null());
+            let mut filled = envelope.clone();
+            filled.payload = event.payload.clone();
+            assert_eq!(&filled, event, "all but the payload is read");
+            assert_eq!(
+                s.read_event_at(event.position).await.unwrap().as_ref(),
+                Some(event)
+            );
+        }
+    }
+    let head = s.head().await.unwrap();
+    assert_eq!(s.read_event_at(head + 1).await.unwrap(), None);
 }
 
 async fn read_all_filters_by_article_type_and_actor(db: &TestDb) {

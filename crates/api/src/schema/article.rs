@@ -341,24 +341,32 @@ impl Article {
             HistoryOrder::OldestFirst => Direction::Forward,
             HistoryOrder::NewestFirst => Direction::Backward,
         };
-        let mut events = ctx
-            .store()
-            .read_stream(
-                self.0.id,
-                direction,
-                cursor.map(Version),
-                first.saturating_add(1),
-                &types,
-            )
-            .await
-            .map_err(ApiError::from)?;
+        // A page that shows no payload reads none (the look-ahead sees through fragments; a
+        // payload it misses is loaded by the event's `payload` field).
+        let page = ctx.look_ahead();
+        let payloads = [page.field("edges").field("node"), page.field("nodes")]
+            .iter()
+            .any(|node| node.field("payload").exists());
+        let store = ctx.store();
+        let cursor_version = cursor.map(Version);
+        let limit = first.saturating_add(1);
+        let mut events = if payloads {
+            store
+                .read_stream(self.0.id, direction, cursor_version, limit, &types)
+                .await
+        } else {
+            store
+                .read_stream_envelopes(self.0.id, direction, cursor_version, limit, &types)
+                .await
+        }
+        .map_err(ApiError::from)?;
         let has_next = events.len() > first as usize;
         events.truncate(first as usize);
         let mut connection = Connection::new(cursor.is_some(), has_next);
         connection.edges.extend(
             events
                 .into_iter()
-                .map(|e| Edge::new(e.version.0.to_string(), Event(e))),
+                .map(|e| Edge::new(e.version.0.to_string(), Event(e, payloads))),
         );
         Ok(connection)
     }
@@ -412,7 +420,14 @@ pub(crate) fn article_connection(
 
 /// One event of the log, with its envelope.
 #[derive(Debug, Clone)]
-pub struct Event(pub StoredEvent);
+pub struct Event(pub StoredEvent, bool);
+
+impl From<StoredEvent> for Event {
+    /// An event read whole.
+    fn from(event: StoredEvent) -> Event {
+        Event(event, true)
+    }
+}
 
 /// One event of the append-only log: what happened to an article, by whom, at which position.
 #[Object]
@@ -443,8 +458,18 @@ impl Event {
         self.0.schema_version
     }
     /// The payload, upcast to the current schema version.
-    async fn payload(&self) -> Json<serde_json::Value> {
-        Json(self.0.payload.clone())
+    async fn payload(&self, ctx: &Context<'_>) -> async_graphql::Result<Json<serde_json::Value>> {
+        if self.1 {
+            return Ok(Json(self.0.payload.clone()));
+        }
+        // Read without its payload: load it whole.
+        let event = ctx
+            .store()
+            .read_event_at(self.0.position)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::internal(format!("event {} is gone", self.0.position)))?;
+        Ok(Json(event.payload))
     }
     /// The id of the user who caused the event; the nil UUID for the system (the scheduler).
     async fn actor(&self) -> ID {

@@ -81,7 +81,7 @@ async fn execute(
     }
     Ok(ArticlePayload {
         article: Article::from(outcome.article),
-        events: outcome.events.into_iter().map(Event).collect(),
+        events: outcome.events.into_iter().map(Event::from).collect(),
         replayed: outcome.replayed,
     })
 }

@@ -147,7 +147,7 @@ impl Query {
         connection.edges.extend(
             events
                 .into_iter()
-                .map(|e| Edge::new(e.position.to_string(), Event(e))),
+                .map(|e| Edge::new(e.position.to_string(), Event::from(e))),
         );
         Ok(connection)
     }

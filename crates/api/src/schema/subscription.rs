@@ -37,7 +37,7 @@ async fn feed(
                         .unwrap_or_default();
                     metrics::histogram!("galley_feed_lag_seconds").record(lag.as_secs_f64());
                     metrics::counter!("galley_feed_events_delivered_total").increment(1);
-                    yield Ok(Event(event));
+                    yield Ok(Event::from(event));
                 }
                 Err(e) => {
                     yield Err(ApiError::from(e).into());

@@ -36,17 +36,59 @@ pub(crate) fn decode_event(row: &Row) -> Result<StoredEvent, StoreError> {
     })
 }
 
+/// The columns of [`EVENT_COLUMNS`] but the payload, for [`decode_envelope`].
+const ENVELOPE_COLUMNS: &str = "position, event_id, article_id, version, event_type, \
+     schema_version, actor, correlation_id, causation_id, request_id, recorded_at";
+
+/// Reads an event row of [`ENVELOPE_COLUMNS`]: the envelope alone, its payload `Null` (never
+/// read, nor upcast: a stored type string is never renamed, so the type is the row's).
+fn decode_envelope(row: &Row) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        event_id: row.get("event_id")?,
+        article_id: ArticleId::from_uuid(row.get("article_id")?),
+        version: Version(to_u64(row.get("version")?)),
+        position: to_u64(row.get("position")?),
+        event_type: row.get("event_type")?,
+        schema_version: SCHEMA_VERSION,
+        payload: serde_json::Value::Null,
+        actor: UserId::from_uuid(row.get("actor")?),
+        correlation_id: row.get("correlation_id")?,
+        causation_id: row.get("causation_id")?,
+        request_id: row.get("request_id")?,
+        recorded_at: row.get("recorded_at")?,
+    })
+}
+
 /// One stream's events (see [`crate::Store::read_stream`]).
 pub(crate) async fn read_stream(
-    mut exec: Exec<'_>,
+    exec: Exec<'_>,
     id: ArticleId,
     direction: Direction,
     cursor: Option<Version>,
     limit: u32,
     types: &[String],
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    read_stream_columns(exec, id, direction, cursor, limit, types, true).await
+}
+
+/// One stream's events, with their payloads or without (see
+/// [`crate::Store::read_stream_envelopes`]).
+pub(crate) async fn read_stream_columns(
+    mut exec: Exec<'_>,
+    id: ArticleId,
+    direction: Direction,
+    cursor: Option<Version>,
+    limit: u32,
+    types: &[String],
+    payloads: bool,
+) -> Result<Vec<StoredEvent>, StoreError> {
     let mut args = Vec::from(args![id.as_uuid()]);
-    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE article_id = $1");
+    let columns = if payloads {
+        EVENT_COLUMNS
+    } else {
+        ENVELOPE_COLUMNS
+    };
+    let mut sql = format!("SELECT {columns} FROM events WHERE article_id = $1");
     match direction {
         Direction::Forward => {
             let from = cursor.unwrap_or(Version::NONE).0;
@@ -67,10 +109,15 @@ pub(crate) async fn read_stream(
         Direction::Backward => " ORDER BY version DESC",
     };
     sql += &format!(" LIMIT {}", push_arg(&mut args, i64::from(limit)));
+    let decode = if payloads {
+        decode_event
+    } else {
+        decode_envelope
+    };
     exec.fetch_all(&sql, &args)
         .await?
         .iter()
-        .map(decode_event)
+        .map(decode)
         .collect()
 }
 
