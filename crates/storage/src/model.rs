@@ -198,7 +198,7 @@ pub struct UserRecord {
 }
 
 /// Filters for the `articles` list. Empty fields match everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ArticleFilter {
     /// Full-text search over headline, standfirst, body and tags.
     pub text: Option<String>,
@@ -215,7 +215,7 @@ pub struct ArticleFilter {
 }
 
 /// The order of the `articles` list.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum ArticleOrder {
     /// Most recently updated first.
     #[default]
@@ -231,7 +231,7 @@ pub enum ArticleOrder {
 /// Which of an article's columns a list reads. A list that shows headlines need not read (nor
 /// the database decompress) every body on the page, nor decode its tags, byline and people.
 /// The variants are ordered by what they read: each reads everything the one before it does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ArticleColumns {
     /// The scalar columns only: `body` is left empty, and `tags`, `byline`, `authors` and
     /// `reviewers` are left empty too.

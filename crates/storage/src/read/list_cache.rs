@@ -19,23 +19,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
-
 use crate::model::{ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, Page, Position};
 
 /// What identifies a list page: every argument of the list query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ListKey {
-    text: Option<String>,
-    status: Vec<&'static str>,
-    category: Option<String>,
-    tag: Option<String>,
-    author: Option<uuid::Uuid>,
-    updated_since: Option<DateTime<Utc>>,
-    order: u8,
+    filter: ArticleFilter,
+    order: ArticleOrder,
     first: u32,
     after: Option<String>,
-    columns: u8,
+    columns: ArticleColumns,
 }
 
 impl ListKey {
@@ -47,16 +40,11 @@ impl ListKey {
         columns: ArticleColumns,
     ) -> ListKey {
         ListKey {
-            text: filter.text.clone(),
-            status: filter.status.iter().map(|s| s.as_str()).collect(),
-            category: filter.category.clone(),
-            tag: filter.tag.clone(),
-            author: filter.author.map(|a| a.as_uuid()),
-            updated_since: filter.updated_since,
-            order: order as u8,
+            filter: filter.clone(),
+            order,
             first,
             after: after.map(str::to_owned),
-            columns: columns as u8,
+            columns,
         }
     }
 }
