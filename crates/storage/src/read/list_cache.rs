@@ -12,9 +12,9 @@
 //! one, never an earlier one, so a page kept under head `h` is never older than `h`. When a
 //! request sees a newer head, everything kept for the old one is dropped at once.
 //!
-//! Bounded: at most `capacity` pages (`StoreOptions::list_cache_pages`), each of at most the largest page size of
-//! items read without bodies (pages with bodies are never kept); when full, new pages are not
-//! kept until the head moves.
+//! Bounded: at most `capacity` pages (`StoreOptions::list_cache_pages`) of items read without
+//! bodies (pages with bodies are never kept), and at most [`MAX_BYTES`] of their text in all,
+//! whatever the articles hold; when full, new pages are not kept until the head moves.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,10 +49,41 @@ impl ListKey {
     }
 }
 
+/// The most bytes of kept pages (estimated by [`page_bytes`]) a cache holds.
+pub(crate) const MAX_BYTES: usize = 32 * 1024 * 1024;
+
 #[derive(Debug, Default)]
 struct Kept {
     head: Position,
     pages: HashMap<ListKey, Arc<Page<ArticleRecord>>>,
+    /// The sum of [`page_bytes`] over `pages`.
+    bytes: usize,
+}
+
+/// About how much memory a page holds: its records and the text they own.
+pub(crate) fn page_bytes(page: &Page<ArticleRecord>) -> usize {
+    let record = |a: &ArticleRecord| {
+        let c = &a.content;
+        std::mem::size_of::<ArticleRecord>()
+            + std::mem::size_of::<crate::model::PageCursor>()
+            + c.headline.len()
+            + c.standfirst.len()
+            + c.body.len()
+            + c.slug.as_ref().map_or(0, |s| s.as_str().len())
+            + c.category.as_ref().map_or(0, |s| s.as_str().len())
+            + c.language.as_str().len()
+            + c.tags
+                .iter()
+                .map(|t| t.as_str().len() + std::mem::size_of::<galley_domain::Tag>())
+                .sum::<usize>()
+            + c.byline
+                .iter()
+                .map(|b| b.len() + std::mem::size_of::<String>())
+                .sum::<usize>()
+            + (a.authors.len() + a.reviewers.len()) * std::mem::size_of::<galley_domain::UserId>()
+            + a.schedule_blocked_reason.as_ref().map_or(0, String::len)
+    };
+    page.items.iter().map(|(_, a)| record(a)).sum()
 }
 
 /// See the module documentation.
@@ -88,6 +119,7 @@ impl ListCache {
         if head > kept.head {
             kept.head = head;
             kept.pages.clear();
+            kept.bytes = 0;
             return None;
         }
         if head < kept.head {
@@ -99,16 +131,24 @@ impl ListCache {
     /// Keeps `page`, read after the head was `head`, unless the head has moved since or the
     /// cache is full.
     pub(crate) fn put(&self, key: ListKey, head: Position, page: Arc<Page<ArticleRecord>>) {
+        let bytes = page_bytes(&page);
         let mut kept = self.lock();
-        if head != kept.head || kept.pages.len() >= self.capacity {
+        if head != kept.head
+            || kept.pages.len() >= self.capacity
+            || kept.bytes.saturating_add(bytes) > MAX_BYTES
+            || kept.pages.contains_key(&key)
+        {
             return;
         }
+        kept.bytes += bytes;
         kept.pages.insert(key, page);
     }
 
     /// Drops every kept page (after the projections were rebuilt in place).
     pub(crate) fn clear(&self) {
-        self.lock().pages.clear();
+        let mut kept = self.lock();
+        kept.pages.clear();
+        kept.bytes = 0;
     }
 }
 
@@ -163,5 +203,64 @@ mod tests {
         assert!(!cache.keeps(ArticleColumns::All));
         assert!(cache.keeps(ArticleColumns::WithoutBody));
         assert!(!ListCache::new(0).keeps(ArticleColumns::Summary));
+    }
+
+    #[test]
+    fn the_cache_keeps_at_most_its_byte_budget() {
+        let now = chrono::Utc::now();
+        let content = galley_domain::ArticleContent::new(galley_domain::ContentDraft {
+            headline: "A headline".to_owned(),
+            standfirst: "x".repeat(1000),
+            body: "A body.".to_owned(),
+            ..galley_domain::ContentDraft::default()
+        })
+        .unwrap();
+        let record = ArticleRecord {
+            id: galley_domain::ArticleId::from_uuid(uuid::Uuid::now_v7()),
+            version: galley_domain::Version(1),
+            status: galley_domain::Status::Draft,
+            revision: galley_domain::RevisionNumber(1),
+            content,
+            live_revision: None,
+            approved_revision: None,
+            embargo_until: None,
+            scheduled_for: None,
+            schedule_blocked_reason: None,
+            authors: Vec::new(),
+            reviewers: Vec::new(),
+            created_at: now,
+            first_submitted_at: None,
+            submitted_at: None,
+            first_published_at: None,
+            last_published_at: None,
+            updated_at: now,
+        };
+        let cursor = || crate::model::PageCursor {
+            tag: "ud",
+            key: crate::read::SortKey {
+                rank: 0.0,
+                time: chrono::Utc::now(),
+                id: uuid::Uuid::nil(),
+            },
+        };
+        let big = Arc::new(Page {
+            items: (0..100).map(|_| (cursor(), record.clone())).collect(),
+            has_next_page: false,
+        });
+        let each = page_bytes(&big);
+        assert!(each > 100 * 1000, "{each}");
+        let fit = MAX_BYTES / each;
+        let cache = ListCache::new(fit + 10);
+        assert!(cache.get(&key(1), 1).is_none());
+        for first in 1..=(fit as u32 + 5) {
+            cache.put(key(first), 1, Arc::clone(&big));
+        }
+        let kept = (1..=(fit as u32 + 5))
+            .filter(|&first| cache.get(&key(first), 1).is_some())
+            .count();
+        assert_eq!(kept, fit, "as many as fit in the budget");
+        assert!(cache.lock().bytes <= MAX_BYTES);
+        cache.clear();
+        assert_eq!(cache.lock().bytes, 0);
     }
 }
