@@ -273,6 +273,11 @@ pub struct ServeArgs {
     /// replica shows in the next list.
     #[arg(long, env = "GALLEY_LIST_CACHE_PAGES", default_value_t = galley_storage::LIST_CACHE_PAGES)]
     pub list_cache_pages: usize,
+    /// SQLite only: the page cache of each database connection, in MiB (0: SQLite's default,
+    /// 2 MiB). A log much larger than it makes history pages slower; memory grows only as
+    /// pages are read.
+    #[arg(long, env = "GALLEY_SQLITE_CACHE_MIB", default_value_t = 0)]
+    pub sqlite_cache_mib: u32,
     /// Seconds a WebSocket may wait before connection_init (then closed with 4408).
     #[arg(long, env = "GALLEY_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
@@ -443,6 +448,8 @@ pub struct ServerConfig {
     pub token_cache_ttl: Duration,
     /// How many list pages are kept per log head (zero: none).
     pub list_cache_pages: usize,
+    /// SQLite's page cache per connection in KiB (zero: SQLite's default).
+    pub sqlite_cache_kib: u32,
     /// How long idempotency keys are remembered before they are pruned.
     pub idempotency_retention: Duration,
     /// The deadline of every database call.
@@ -472,6 +479,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             token_cache_ttl: galley_storage::TOKEN_CACHE_TTL,
             list_cache_pages: galley_storage::LIST_CACHE_PAGES,
+            sqlite_cache_kib: 0,
             idempotency_retention: galley_api::scheduler::IDEMPOTENCY_RETENTION,
             database_statement_timeout: galley_storage::STATEMENT_TIMEOUT,
             database_acquire_timeout: galley_storage::ACQUIRE_TIMEOUT,
@@ -538,6 +546,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             token_cache_ttl: Duration::from_secs(args.token_cache_secs),
             list_cache_pages: args.list_cache_pages,
+            sqlite_cache_kib: args.sqlite_cache_mib.saturating_mul(1024),
             idempotency_retention: Duration::from_secs(args.idempotency_retention_secs),
             database_statement_timeout: Duration::from_millis(
                 global.database_statement_timeout_ms.max(1),
@@ -580,4 +589,36 @@ fn parse_origin(value: &str) -> Result<String, String> {
         ));
     }
     Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn serve_config(args: &[&str]) -> ServerConfig {
+        let cli = Cli::try_parse_from(args).expect("the arguments parse");
+        let Command::Serve(serve) = &cli.command else {
+            panic!("not serve");
+        };
+        ServerConfig::from_args(&cli.global, serve)
+    }
+
+    #[test]
+    fn the_cache_flags_reach_the_store_options() {
+        let config = serve_config(&["galley", "serve"]);
+        assert_eq!(config.list_cache_pages, galley_storage::LIST_CACHE_PAGES);
+        assert_eq!(config.sqlite_cache_kib, 0, "SQLite's own default");
+        let config = serve_config(&[
+            "galley",
+            "serve",
+            "--list-cache-pages",
+            "0",
+            "--sqlite-cache-mib",
+            "64",
+        ]);
+        assert_eq!(config.list_cache_pages, 0);
+        assert_eq!(config.sqlite_cache_kib, 64 * 1024);
+    }
 }

@@ -64,6 +64,10 @@ pub struct StoreOptions {
     /// were read at (see `read/list_cache.rs`); 0 keeps none, so every list reads the
     /// projection.
     pub list_cache_pages: usize,
+    /// SQLite's page cache per connection, in KiB (`PRAGMA cache_size`); 0 leaves SQLite's
+    /// default of 2 MiB. A log much larger than the caches makes history pages slower
+    /// (docs/BENCHMARKS.md, growth); ignored on PostgreSQL, whose cache is the server's.
+    pub sqlite_cache_kib: u32,
 }
 
 impl Default for StoreOptions {
@@ -80,6 +84,7 @@ impl Default for StoreOptions {
             acquire_timeout: ACQUIRE_TIMEOUT,
             feed_tail: feed::TAIL_EVENTS,
             list_cache_pages: LIST_CACHE_PAGES,
+            sqlite_cache_kib: 0,
         }
     }
 }
@@ -192,6 +197,7 @@ impl Store {
             max_connections: options.max_connections,
             statement_timeout: options.statement_timeout,
             acquire_timeout: options.acquire_timeout,
+            sqlite_cache_kib: options.sqlite_cache_kib,
         })
         .await?;
         if options.migrate {

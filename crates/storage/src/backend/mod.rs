@@ -48,6 +48,8 @@ pub(crate) struct Connect<'a> {
     pub(crate) statement_timeout: Duration,
     /// How long to wait for a pool connection, opening a new one included.
     pub(crate) acquire_timeout: Duration,
+    /// SQLite's page cache per connection, in KiB; 0 leaves SQLite's default (2 MiB).
+    pub(crate) sqlite_cache_kib: u32,
 }
 
 /// Migrations embedded at compile time, one set per backend.
@@ -164,6 +166,11 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // A negative cache_size is a size in KiB (a positive one would count pages).
+            let connect = match options.sqlite_cache_kib {
+                0 => connect,
+                kib => connect.pragma("cache_size", format!("-{kib}")),
+            };
             // Opening a fresh file switches it to WAL, which SQLite refuses with "database
             // is locked" (no busy wait) while another process does the same: opening, like
             // migrating, holds the lock beside the database.
@@ -318,4 +325,37 @@ async fn lock_beside(database: &std::path::Path) -> Result<Option<std::fs::File>
     .map_err(|e| StoreError::Backend(sqlx::Error::Io(std::io::Error::other(e))))?
     .map_err(|e| StoreError::Backend(sqlx::Error::Io(e)))?;
     Ok(Some(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn cache_size(kib: u32) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+        let db = Db::connect(&Connect {
+            url: &url,
+            max_connections: 2,
+            statement_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_cache_kib: kib,
+        })
+        .await
+        .unwrap();
+        let row = db
+            .reader()
+            .fetch_one("PRAGMA cache_size", &[])
+            .await
+            .unwrap();
+        let size: i64 = row.get("cache_size").unwrap();
+        db.close().await;
+        size
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_page_cache_is_the_size_asked_for_or_sqlites_own() {
+        assert_eq!(cache_size(65_536).await, -65_536, "64 MiB, in KiB");
+        assert_eq!(cache_size(0).await, -2_000, "SQLite's default");
+    }
 }
