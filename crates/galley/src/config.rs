@@ -274,8 +274,7 @@ pub struct ServeArgs {
     #[arg(long, env = "GALLEY_LIST_CACHE_PAGES", default_value_t = galley_storage::LIST_CACHE_PAGES)]
     pub list_cache_pages: usize,
     /// SQLite only: the page cache of each database connection, in MiB (0: SQLite's default,
-    /// 2 MiB). A log much larger than it makes history pages slower; memory grows only as
-    /// pages are read.
+    /// 2 MiB); memory grows only as pages are read.
     #[arg(long, env = "GALLEY_SQLITE_CACHE_MIB", default_value_t = 0)]
     pub sqlite_cache_mib: u32,
     /// Seconds a WebSocket may wait before connection_init (then closed with 4408).

@@ -65,8 +65,7 @@ pub struct StoreOptions {
     /// projection.
     pub list_cache_pages: usize,
     /// SQLite's page cache per connection, in KiB (`PRAGMA cache_size`); 0 leaves SQLite's
-    /// default of 2 MiB. A log much larger than the caches makes history pages slower
-    /// (docs/BENCHMARKS.md, growth); ignored on PostgreSQL, whose cache is the server's.
+    /// default of 2 MiB. Ignored on PostgreSQL, whose cache is the server's.
     pub sqlite_cache_kib: u32,
 }
 
