@@ -1037,28 +1037,27 @@ async fn a_list_without_bodies_is_the_same_list_with_empty_bodies(db: &TestDb) {
     }
 }
 
+/// Another store on the test's database (as another replica would open it), with a pool of
+/// two and the options `adjust` sets.
+async fn another_store(db: &TestDb, adjust: impl FnOnce(&mut StoreOptions)) -> Store {
+    let mut options = StoreOptions {
+        url: db.url.clone(),
+        max_connections: 2,
+        migrate: false,
+        ..StoreOptions::default()
+    };
+    adjust(&mut options);
+    Store::connect(&options).await.unwrap()
+}
+
 /// List pages without bodies are kept per log head (`StoreOptions::list_cache_pages`). A
 /// write through another store on the same database (another replica) shows in the very next
 /// list of this one, with no wait, as does a write through this one; and every page equals
 /// the one a store that keeps nothing reads.
 async fn a_kept_list_page_never_hides_a_write_made_anywhere(db: &TestDb) {
     let cast = Cast::default();
-    let open = |pages: usize| {
-        let url = db.url.clone();
-        async move {
-            Store::connect(&StoreOptions {
-                url,
-                max_connections: 2,
-                migrate: false,
-                list_cache_pages: pages,
-                ..StoreOptions::default()
-            })
-            .await
-            .unwrap()
-        }
-    };
-    let other = open(16).await;
-    let uncached = open(0).await;
+    let other = another_store(db, |o| o.list_cache_pages = 16).await;
+    let uncached = another_store(db, |o| o.list_cache_pages = 0).await;
     let mut ids = Vec::new();
     for i in 0..3 {
         ids.push(create(&db.store, &cast, &format!("Kept {i}")).await);
@@ -1431,22 +1430,8 @@ async fn a_revocation_by_another_process_reaches_a_cached_token_lookup(db: &Test
         .create_user(id, "ines", &[Role::Editor], "ines-hash", now)
         .await
         .unwrap();
-    let cached = |ttl: Duration| {
-        let url = db.url.clone();
-        async move {
-            Store::connect(&StoreOptions {
-                url,
-                max_connections: 2,
-                migrate: false,
-                token_cache_ttl: ttl,
-                ..StoreOptions::default()
-            })
-            .await
-            .unwrap()
-        }
-    };
-    let long = cached(Duration::from_secs(3600)).await;
-    let short = cached(Duration::from_millis(300)).await;
+    let long = another_store(db, |o| o.token_cache_ttl = Duration::from_secs(3600)).await;
+    let short = another_store(db, |o| o.token_cache_ttl = Duration::from_millis(300)).await;
     for store in [&long, &short] {
         assert_eq!(
             store
