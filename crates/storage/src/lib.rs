@@ -48,6 +48,7 @@ pub use read::dashboard::{
     percentile, BounceCount, Dashboard, DashboardQuery, DayCount, DurationStats,
     OverduePublication, ReviewerFigures, MAX_DASHBOARD_DAYS,
 };
+pub use read::page::{Page, PageCursor};
 pub use read::stages::{StageFigures, StageNow};
 pub use store::*;
 pub use webhooks::{

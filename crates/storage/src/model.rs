@@ -250,31 +250,6 @@ impl ArticleColumns {
     }
 }
 
-/// Where an item sits in its keyset-paginated list. Its text (`to_string`) is the opaque
-/// cursor a client passes as `after` for the page that follows; it is built only when asked
-/// for (a page shows one `endCursor`, rarely fifty).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PageCursor {
-    /// The list it belongs to (another list refuses it).
-    pub(crate) tag: &'static str,
-    pub(crate) key: crate::read::SortKey,
-}
-
-impl std::fmt::Display for PageCursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::read::encode_cursor_text(self.tag, &self.key))
-    }
-}
-
-/// One page of a keyset-paginated list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    /// The items, at most the limit asked for, each with its cursor.
-    pub items: Vec<(PageCursor, T)>,
-    /// Whether more items follow the last one.
-    pub has_next_page: bool,
-}
-
 impl ArticleRecord {
     /// The `articles` row the live path writes for this state; `None` before `ArticleCreated`.
     pub(crate) fn of(article: &Article) -> Option<ArticleRecord> {

@@ -15,7 +15,7 @@ use crate::feed::{self, Feed, Listener};
 use crate::log::{self, NOTIFY_CHANNEL};
 use crate::model::{
     ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, AsOf, CommandOutcome,
-    CommentRecord, Direction, DueArticle, EventFilter, Metadata, Page, PendingCommand, Position,
+    CommentRecord, Direction, DueArticle, EventFilter, Metadata, PendingCommand, Position,
     ProjectionDiff, RevisionRecord, StoredEvent, UserRecord,
 };
 use crate::write::{BeforeCommitHook, Writer};
@@ -24,6 +24,7 @@ use auth::changes::{UserChange, UserChangeRecord};
 use auth::sessions::Credentials;
 use read::dashboard::{Dashboard, DashboardQuery};
 use read::list_cache::{ListCache, ListKey};
+use read::page::Page;
 use read::stages::StageFigures;
 
 /// The default deadline of one database call.

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use galley_domain::{ArticleId, RevisionNumber, Version};
-use uuid::Uuid;
 
+use super::page::{Page, PageCursor, SortKey};
 use super::rows::{
     aliased_article_columns, decode_article, decode_article_columns, decode_comment,
     decode_revision, ARTICLE_COLUMNS, COMMENT_COLUMNS, REVISION_COLUMNS,
@@ -12,8 +12,8 @@ use super::rows::{
 use crate::backend::{args, placeholders, push_arg, to_u64, Arg, Exec};
 use crate::error::StoreError;
 use crate::model::{
-    ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, CommentRecord, DueArticle, Page,
-    PageCursor, RevisionRecord,
+    ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, CommentRecord, DueArticle,
+    RevisionRecord,
 };
 
 pub(crate) async fn article(
@@ -66,16 +66,6 @@ pub(crate) async fn article_by_slug(
     .transpose()
 }
 
-/// The sort key of a list item, encoded in its cursor.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SortKey {
-    /// The search score, lower is better (only for `Relevance` with a text filter; 0
-    /// otherwise). Kept exactly (Rust prints an `f64` so that it parses back to itself).
-    pub(crate) rank: f64,
-    pub(crate) time: DateTime<Utc>,
-    pub(crate) id: Uuid,
-}
-
 /// A cursor names its order, so a cursor of one order is refused by another.
 fn order_tag(order: ArticleOrder) -> &'static str {
     match order {
@@ -94,44 +84,7 @@ fn cursor(order: ArticleOrder, key: SortKey) -> PageCursor {
 }
 
 fn decode_cursor(order: ArticleOrder, cursor: &str) -> Result<SortKey, StoreError> {
-    decode_tagged(order_tag(order), cursor)
-}
-
-/// The text of a cursor of the list named by `tag` (another list refuses it); see
-/// [`PageCursor`].
-pub(crate) fn encode_cursor_text(tag: &str, key: &SortKey) -> String {
-    let raw = format!(
-        "{}|{}|{}|{}",
-        tag,
-        key.rank,
-        key.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        key.id
-    );
-    hex::encode(raw)
-}
-
-/// Reads a cursor of the list named by `tag`.
-pub(crate) fn decode_tagged(expected: &str, cursor: &str) -> Result<SortKey, StoreError> {
-    let invalid = || StoreError::Invalid {
-        field: "after".to_owned(),
-        message: "is not a cursor of this list".to_owned(),
-    };
-    let raw = hex::decode(cursor).map_err(|_| invalid())?;
-    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
-    let parts: Vec<&str> = raw.split('|').collect();
-    let [tag, rank, time, id] = parts.as_slice() else {
-        return Err(invalid());
-    };
-    if *tag != expected {
-        return Err(invalid());
-    }
-    Ok(SortKey {
-        rank: rank.parse().map_err(|_| invalid())?,
-        time: DateTime::parse_from_rfc3339(time)
-            .map_err(|_| invalid())?
-            .with_timezone(&Utc),
-        id: id.parse().map_err(|_| invalid())?,
-    })
+    PageCursor::decode(order_tag(order), cursor)
 }
 
 pub(crate) async fn list_articles(
@@ -317,7 +270,7 @@ mod tests {
         let key = SortKey {
             rank: -1.25e-7,
             time: Utc::now(),
-            id: Uuid::now_v7(),
+            id: uuid::Uuid::now_v7(),
         };
         let cursor = cursor(ArticleOrder::UpdatedAsc, key.clone()).to_string();
         assert_eq!(

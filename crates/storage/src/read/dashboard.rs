@@ -15,11 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use galley_domain::{ArticleId, Status, UserId};
 
-use super::articles::{decode_tagged, SortKey};
+use super::page::{Page, PageCursor, SortKey};
 use super::rows::{aliased_article_columns, decode_article_columns};
 use crate::backend::{args, to_u64, Arg, Db};
 use crate::error::StoreError;
-use crate::model::{ArticleColumns, ArticleRecord, Page, PageCursor};
+use crate::model::{ArticleColumns, ArticleRecord};
 
 /// The longest dashboard window, in days.
 pub const MAX_DASHBOARD_DAYS: i64 = 366;
@@ -187,7 +187,7 @@ pub(crate) async fn review_queue(
     let mut args = Vec::from(args![reviewer.as_uuid(), i64::from(first) + 1]);
     let mut after_sql = String::new();
     if let Some(cursor) = after {
-        let key = decode_tagged(QUEUE_CURSOR, cursor)?;
+        let key = PageCursor::decode(QUEUE_CURSOR, cursor)?;
         args.extend(args![key.rank as i64, key.time, key.id]);
         after_sql = format!(
             " AND (({bucket}) > $3 OR (({bucket}) = $3 AND (a.submitted_at > $4 \

@@ -19,7 +19,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::model::{ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, Page, Position};
+use super::page::Page;
+use crate::model::{ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, Position};
 
 /// What identifies a list page: every argument of the list query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -65,7 +66,7 @@ pub(crate) fn page_bytes(page: &Page<ArticleRecord>) -> usize {
     let record = |a: &ArticleRecord| {
         let c = &a.content;
         std::mem::size_of::<ArticleRecord>()
-            + std::mem::size_of::<crate::model::PageCursor>()
+            + std::mem::size_of::<super::page::PageCursor>()
             + c.headline.len()
             + c.standfirst.len()
             + c.body.len()
@@ -235,9 +236,9 @@ mod tests {
             last_published_at: None,
             updated_at: now,
         };
-        let cursor = || crate::model::PageCursor {
+        let cursor = || super::super::page::PageCursor {
             tag: "ud",
-            key: crate::read::SortKey {
+            key: super::super::page::SortKey {
                 rank: 0.0,
                 time: chrono::Utc::now(),
                 id: uuid::Uuid::nil(),

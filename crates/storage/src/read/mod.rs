@@ -6,8 +6,7 @@ pub(crate) mod articles;
 pub(crate) mod dashboard;
 pub(crate) mod history;
 pub(crate) mod list_cache;
+pub(crate) mod page;
 pub(crate) mod rows;
 pub(crate) mod search;
 pub(crate) mod stages;
-
-pub(crate) use articles::{encode_cursor_text, SortKey};
