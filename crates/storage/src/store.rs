@@ -12,7 +12,7 @@ use crate::auth::cache::{TokenCache, TOKENS_CHANNEL};
 use crate::backend::{BackendKind, Connect, Db};
 use crate::error::StoreError;
 use crate::feed::{self, Feed, Listener};
-use crate::log::{self, NOTIFY_CHANNEL};
+use crate::log::{self, read::Payloads, NOTIFY_CHANNEL};
 use crate::model::{
     ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, AsOf, CommandOutcome,
     CommentRecord, Direction, DueArticle, EventFilter, Metadata, PendingCommand, Position,
@@ -419,7 +419,8 @@ impl Store {
         limit: u32,
         types: &[String],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        log::read::read_stream(self.inner.db.reader(), id, direction, cursor, limit, types).await
+        let reader = self.inner.db.reader();
+        log::read::read_stream(reader, id, direction, cursor, limit, types, Payloads::With).await
     }
 
     /// [`Store::read_stream`] without the payloads: every event's `payload` is `Null`, for a
@@ -433,14 +434,15 @@ impl Store {
         limit: u32,
         types: &[String],
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        log::read::read_stream_columns(
-            self.inner.db.reader(),
+        let reader = self.inner.db.reader();
+        log::read::read_stream(
+            reader,
             id,
             direction,
             cursor,
             limit,
             types,
-            false,
+            Payloads::Without,
         )
         .await
     }

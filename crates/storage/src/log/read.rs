@@ -59,34 +59,33 @@ fn decode_envelope(row: &Row) -> Result<StoredEvent, StoreError> {
     })
 }
 
-/// One stream's events (see [`crate::Store::read_stream`]).
-pub(crate) async fn read_stream(
-    exec: Exec<'_>,
-    id: ArticleId,
-    direction: Direction,
-    cursor: Option<Version>,
-    limit: u32,
-    types: &[String],
-) -> Result<Vec<StoredEvent>, StoreError> {
-    read_stream_columns(exec, id, direction, cursor, limit, types, true).await
+/// Decodes one event row.
+type Decode = fn(&Row) -> Result<StoredEvent, StoreError>;
+
+/// Whether a read of events takes their payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Payloads {
+    /// Whole events, payloads upcast.
+    With,
+    /// Envelopes only, each payload `Null` (see [`decode_envelope`]).
+    Without,
 }
 
-/// One stream's events, with their payloads or without (see
+/// One stream's events, whole or as envelopes (see [`crate::Store::read_stream`] and
 /// [`crate::Store::read_stream_envelopes`]).
-pub(crate) async fn read_stream_columns(
+pub(crate) async fn read_stream(
     mut exec: Exec<'_>,
     id: ArticleId,
     direction: Direction,
     cursor: Option<Version>,
     limit: u32,
     types: &[String],
-    payloads: bool,
+    payloads: Payloads,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let mut args = Vec::from(args![id.as_uuid()]);
-    let columns = if payloads {
-        EVENT_COLUMNS
-    } else {
-        ENVELOPE_COLUMNS
+    let (columns, decode): (_, Decode) = match payloads {
+        Payloads::With => (EVENT_COLUMNS, decode_event),
+        Payloads::Without => (ENVELOPE_COLUMNS, decode_envelope),
     };
     let mut sql = format!("SELECT {columns} FROM events WHERE article_id = $1");
     match direction {
@@ -109,11 +108,6 @@ pub(crate) async fn read_stream_columns(
         Direction::Backward => " ORDER BY version DESC",
     };
     sql += &format!(" LIMIT {}", push_arg(&mut args, i64::from(limit)));
-    let decode = if payloads {
-        decode_event
-    } else {
-        decode_envelope
-    };
     exec.fetch_all(&sql, &args)
         .await?
         .iter()

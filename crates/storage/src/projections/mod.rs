@@ -102,6 +102,7 @@ impl Projector {
                 None,
                 u32::MAX,
                 &[],
+                log::read::Payloads::With,
             )
             .await?
             .into_iter()

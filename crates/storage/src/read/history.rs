@@ -31,8 +31,16 @@ pub(crate) async fn article_as_of(
         return Ok(None);
     }
     let limit = u32::try_from(version).unwrap_or(u32::MAX);
-    let stream =
-        log::read::read_stream(db.reader(), id, Direction::Forward, None, limit, &[]).await?;
+    let stream = log::read::read_stream(
+        db.reader(),
+        id,
+        Direction::Forward,
+        None,
+        limit,
+        &[],
+        log::read::Payloads::With,
+    )
+    .await?;
     if (stream.len() as u64) < version {
         return Ok(None);
     }
