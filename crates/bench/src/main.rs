@@ -115,6 +115,15 @@ enum BackendChoice {
     Both,
 }
 
+/// The stage a mode runs alone (start-up included, where the stage has a live server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Appends,
+    Reads,
+    Fanout,
+    Growth,
+}
+
 /// The sizes and durations of a run.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -140,14 +149,8 @@ pub struct Plan {
     pub big_article_events: u64,
     /// Timed requests per page kind and size.
     pub page_samples: usize,
-    /// Stop after the append stage (the `appends` mode).
-    pub appends_only: bool,
-    /// Only start-up and the fan-out stage (the `fanout` mode).
-    pub fanout_only: bool,
-    /// Only start-up and the read stage (the `reads` mode).
-    pub reads_only: bool,
-    /// Only the growth stage (the `growth` mode).
-    pub growth_only: bool,
+    /// One stage alone (the `appends`, `reads`, `fanout` and `growth` modes), or every stage.
+    pub only: Option<Only>,
     /// The peer stage.
     pub peer: PeerPlan,
 }
@@ -169,10 +172,7 @@ impl Plan {
             growth_sizes: vec![10_000, 100_000, 300_000],
             big_article_events: 10_000,
             page_samples: 300,
-            appends_only: false,
-            fanout_only: false,
-            reads_only: false,
-            growth_only: false,
+            only: None,
             peer: PeerPlan::full(),
         }
     }
@@ -190,10 +190,7 @@ impl Plan {
             growth_sizes: vec![1_000, 2_000],
             big_article_events: 500,
             page_samples: 20,
-            appends_only: false,
-            fanout_only: false,
-            reads_only: false,
-            growth_only: false,
+            only: None,
             peer: PeerPlan::smoke(),
         }
     }
@@ -230,28 +227,28 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Mode::Appends => (
             "appends",
             Plan {
-                appends_only: true,
+                only: Some(Only::Appends),
                 ..Plan::all()
             },
         ),
         Mode::Growth => (
             "growth",
             Plan {
-                growth_only: true,
+                only: Some(Only::Growth),
                 ..Plan::all()
             },
         ),
         Mode::Reads => (
             "reads",
             Plan {
-                reads_only: true,
+                only: Some(Only::Reads),
                 ..Plan::all()
             },
         ),
         Mode::Fanout => (
             "fanout",
             Plan {
-                fanout_only: true,
+                only: Some(Only::Fanout),
                 subscribers: vec![500, 2000],
                 ..Plan::all()
             },
@@ -312,7 +309,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             .catch_unwind()
             .await;
         match outcome {
-            Ok(Ok(ratio)) if !plan.fanout_only && !plan.reads_only && !plan.growth_only => {
+            Ok(Ok(ratio)) if matches!(plan.only, None | Some(Only::Appends)) => {
                 ratios.push((name, ratio))
             }
             Ok(Ok(_)) => {}
@@ -414,7 +411,7 @@ async fn bench_backend(
     rows: &mut Vec<Row>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<f64> {
-    if plan.growth_only {
+    if plan.only == Some(Only::Growth) {
         growth::run(plan, bin, backend, rows).await?;
         return Ok(f64::NAN);
     }
@@ -430,7 +427,7 @@ async fn bench_backend(
         Err(panic) => std::panic::resume_unwind(panic),
     };
     removed?;
-    if !plan.appends_only && !plan.fanout_only && !plan.reads_only {
+    if plan.only.is_none() {
         growth::run(plan, bin, backend, rows).await?;
     }
     Ok(ratio)
@@ -465,7 +462,7 @@ async fn live_stages(
         .context("the admin token does not work")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = server.rss_kib().unwrap_or(0);
-    if plan.fanout_only {
+    if plan.only == Some(Only::Fanout) {
         let memory = fanout_stage(name, plan, &server, &token, &client, rows).await?;
         rows.extend(memory);
         server.stop()?;
@@ -479,7 +476,7 @@ async fn live_stages(
     let inserts = RawInserts::prepare(db, &raw).await?;
     let watch = RssWatch::start(server.pid());
     let mut ratio = f64::NAN;
-    let append_clients: &[usize] = if plan.reads_only {
+    let append_clients: &[usize] = if plan.only == Some(Only::Reads) {
         &[]
     } else {
         &plan.append_clients
@@ -529,7 +526,7 @@ async fn live_stages(
         &format!("peak RSS, appends at {max_clients} clients"),
         report::mib(append_rss),
     );
-    if plan.appends_only {
+    if plan.only == Some(Only::Appends) {
         rows.push(append_rss_row);
         raw.close().await;
         server.stop()?;
@@ -566,7 +563,7 @@ async fn live_stages(
     let read_rss = watch.finish().await;
     eprintln!("bench: {name}: reads done");
     raw.close().await;
-    if plan.reads_only {
+    if plan.only == Some(Only::Reads) {
         rows.push(Row::figure(
             name,
             "memory",
