@@ -142,6 +142,26 @@ impl Client {
             .expect("head is a number")
     }
 
+    /// Waits until text search has indexed everything committed before the call (the head
+    /// then), polling `searchIndex`: text search follows the log a moment behind it. The wait
+    /// is bounded (it fails after a minute); no time is asserted.
+    pub async fn search_indexed(&self) -> u64 {
+        let head = self.head().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let data = self.ok("{ searchIndex { checkpoint } }", json!({})).await;
+            let checkpoint = data["searchIndex"]["checkpoint"].as_u64().unwrap();
+            if checkpoint >= head {
+                return checkpoint;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the search index stayed at {checkpoint}, short of {head}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// An article's version, status and revision number.
     pub async fn article(&self, id: &str) -> Value {
         self.ok(

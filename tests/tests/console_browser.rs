@@ -184,6 +184,7 @@ async fn check_the_log(server: &RunningServer, viewer: &User, id: &str) {
     );
 
     // The publishing desk's article went through every publishing action.
+    client.search_indexed().await;
     let data = client
         .ok(
             r#"{ articles(filter: {text: "Rita wrote herself"}) { nodes { status

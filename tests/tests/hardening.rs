@@ -309,6 +309,7 @@ async fn expensive_documents_are_refused_before_they_run(backend: Backend) {
     assert_eq!(error["extensions"]["field"], "first");
     // Search text is data, never query syntax: full-text operators, wildcards, quotes and
     // SQL are searched for (and found nowhere), not interpreted or failed on.
+    client.search_indexed().await;
     for text in [
         "\"unbalanced",
         "AND OR NOT",

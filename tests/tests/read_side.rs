@@ -15,6 +15,7 @@ on_both_backends!(
     search_review_queue_and_dashboard_reflect_the_newsroom,
     a_list_shows_bodies_only_when_asked_and_always_the_right_ones,
     a_history_page_reads_payloads_only_when_shown_and_always_the_right_ones,
+    a_text_search_finds_a_revision_once_the_index_has_reached_it,
 );
 
 /// Revises an article with `content`; returns the new version.
@@ -233,6 +234,7 @@ async fn search_review_queue_and_dashboard_reflect_the_newsroom(backend: Backend
     let search = |text: &'static str, category: Option<&'static str>| {
         let viewer = staff.viewer.clone();
         async move {
+            viewer.search_indexed().await;
             let data = viewer
                 .ok(
                     "query($f: ArticleFilterInput) { articles(filter: $f, orderBy: RELEVANCE) \
@@ -615,6 +617,66 @@ async fn a_history_page_reads_payloads_only_when_shown_and_always_the_right_ones
         assert_eq!(from_newest["payload"], event["payload"]);
         assert!(!event["payload"].is_null(), "every event has a payload");
     }
+    server.shutdown().await.expect("a clean shutdown");
+    backend.cleanup().await;
+}
+
+/// Text search follows the log on its own: over HTTP, `searchIndex` says how far it has got,
+/// and once its checkpoint reaches the revision's event (a bounded wait, no time asserted) the
+/// revision is found and the words it dropped are not; the article itself is current as
+/// soon as the mutation answers.
+async fn a_text_search_finds_a_revision_once_the_index_has_reached_it(backend: Backend) {
+    let server = start(&backend).await;
+    let staff = Newsroom::hire(&server).await;
+    let editor = &staff.editor;
+    let hits = |text: &'static str| async move {
+        let data = editor
+            .ok(
+                "query($t: String) { articles(filter: { text: $t }) { nodes { id } } }",
+                json!({ "t": text }),
+            )
+            .await;
+        data["articles"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let id = editor
+        .create(short_article("Lighthouse keepers strike"))
+        .await;
+    let created = editor.head().await;
+    assert!(editor.search_indexed().await >= created);
+    assert_eq!(hits("lighthouse").await, std::slice::from_ref(&id));
+
+    revise(editor, &id, 1, short_article("Ferry crews strike")).await;
+    let revised = editor.head().await;
+    let data = editor
+        .ok(
+            "query($id: ID!) { article(id: $id) { headline } searchIndex { checkpoint head lag } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["article"]["headline"], "Ferry crews strike", "at once");
+    let index = &data["searchIndex"];
+    let (checkpoint, head) = (index["checkpoint"].as_u64(), index["head"].as_u64());
+    assert_eq!(head, Some(revised), "{index}");
+    assert_eq!(
+        index["lag"].as_u64(),
+        Some(revised - checkpoint.unwrap()),
+        "{index}"
+    );
+    assert!(editor.search_indexed().await >= revised);
+    assert_eq!(hits("ferry").await, std::slice::from_ref(&id));
+    assert!(
+        hits("lighthouse").await.is_empty(),
+        "the old words are gone"
+    );
+
+    let anonymous = Client::new(&server, None);
+    let reply = anonymous.post("{ searchIndex { lag } }", json!({})).await;
+    assert_eq!(reply.code(), Some("UNAUTHENTICATED"), "{}", reply.body);
     server.shutdown().await.expect("a clean shutdown");
     backend.cleanup().await;
 }

@@ -493,6 +493,7 @@ async fn users_travel_with_the_export_and_their_changes_are_history(backend: Bac
 
 /// Article ids found by a search, as a set.
 async fn found(client: &Client, text: &str) -> Vec<String> {
+    client.search_indexed().await;
     let data = client
         .ok(
             "query($t: String) { articles(first: 50, filter: { text: $t }, orderBy: RELEVANCE) { nodes { id } } }",

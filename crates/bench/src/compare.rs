@@ -272,6 +272,7 @@ async fn seed_corpus(client: &Client, plan: &PeerPlan) -> anyhow::Result<Corpus>
             .as_u64()
             .context("reviseDraft returned no version")?;
     }
+    client.search_indexed().await?;
     Ok(Corpus {
         ids: made.into_iter().map(|(id, _)| id).collect(),
         galley_writers,

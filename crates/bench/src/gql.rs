@@ -60,6 +60,23 @@ impl Client {
         })
     }
 
+    /// Waits until text search has indexed the whole log (it follows the log a moment
+    /// behind), so that the cases search what was written; fails after a minute.
+    pub async fn search_indexed(&self) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let data = self.request("{ searchIndex { lag } }", json!({})).await?;
+            if data["searchIndex"]["lag"].as_u64() == Some(0) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the search index is still behind: {data}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Posts a document and returns `data`; any GraphQL error is an error.
     pub async fn request(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
         let resp = self

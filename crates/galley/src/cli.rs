@@ -188,7 +188,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         }
                         None => import(&store, std::io::stdin().lock()).await?,
                     };
-                    println!("imported {n} event(s)");
+                    eprintln!("indexing the imported events for search");
+                    let index = store.index_search().await?;
+                    println!(
+                        "imported {n} event(s); search indexed up to position {}",
+                        index.checkpoint
+                    );
                 }
             }
             store.close().await;
@@ -208,6 +213,12 @@ async fn connect(global: &GlobalArgs, migrate: bool) -> anyhow::Result<Store> {
         acquire_timeout: std::time::Duration::from_millis(
             global.database_acquire_timeout_ms.max(1),
         ),
+        // A command runs briefly; what it must index it indexes itself (import), and a
+        // server's indexer does the rest.
+        search_indexer: galley_storage::IndexerOptions {
+            enabled: false,
+            ..galley_storage::IndexerOptions::default()
+        },
         ..StoreOptions::default()
     })
     .await

@@ -277,6 +277,11 @@ pub struct ServeArgs {
     /// 2 MiB); memory grows only as pages are read.
     #[arg(long, env = "GALLEY_SQLITE_CACHE_MIB", default_value_t = 0)]
     pub sqlite_cache_mib: u32,
+    /// Milliseconds the search indexer waits after a write before it indexes, so that one
+    /// pass gathers the revisions of that time (at least 1): about how far text search lags
+    /// behind a quiet log. Every replica runs an indexer; one at a time does a pass.
+    #[arg(long, env = "GALLEY_SEARCH_INDEX_DELAY_MS", default_value_t = 50)]
+    pub search_index_delay_ms: u64,
     /// Seconds a WebSocket may wait before connection_init (then closed with 4408).
     #[arg(long, env = "GALLEY_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
@@ -449,6 +454,8 @@ pub struct ServerConfig {
     pub list_cache_pages: usize,
     /// SQLite's page cache per connection in KiB (zero: SQLite's default).
     pub sqlite_cache_kib: u32,
+    /// How the search indexer runs.
+    pub search_indexer: galley_storage::IndexerOptions,
     /// How long idempotency keys are remembered before they are pruned.
     pub idempotency_retention: Duration,
     /// The deadline of every database call.
@@ -479,6 +486,7 @@ impl ServerConfig {
             token_cache_ttl: galley_storage::TOKEN_CACHE_TTL,
             list_cache_pages: galley_storage::LIST_CACHE_PAGES,
             sqlite_cache_kib: 0,
+            search_indexer: galley_storage::IndexerOptions::default(),
             idempotency_retention: galley_api::scheduler::IDEMPOTENCY_RETENTION,
             database_statement_timeout: galley_storage::STATEMENT_TIMEOUT,
             database_acquire_timeout: galley_storage::ACQUIRE_TIMEOUT,
@@ -546,6 +554,10 @@ impl ServerConfig {
             token_cache_ttl: Duration::from_secs(args.token_cache_secs),
             list_cache_pages: args.list_cache_pages,
             sqlite_cache_kib: args.sqlite_cache_mib.saturating_mul(1024),
+            search_indexer: galley_storage::IndexerOptions {
+                delay: Duration::from_millis(args.search_index_delay_ms.max(1)),
+                ..galley_storage::IndexerOptions::default()
+            },
             idempotency_retention: Duration::from_secs(args.idempotency_retention_secs),
             database_statement_timeout: Duration::from_millis(
                 global.database_statement_timeout_ms.max(1),
@@ -609,6 +621,10 @@ mod tests {
         let config = serve_config(&["galley", "serve"]);
         assert_eq!(config.list_cache_pages, galley_storage::LIST_CACHE_PAGES);
         assert_eq!(config.sqlite_cache_kib, 0, "SQLite's own default");
+        assert_eq!(
+            config.search_indexer.delay,
+            galley_storage::IndexerOptions::default().delay
+        );
         let config = serve_config(&[
             "galley",
             "serve",
@@ -616,8 +632,12 @@ mod tests {
             "0",
             "--sqlite-cache-mib",
             "64",
+            "--search-index-delay-ms",
+            "250",
         ]);
         assert_eq!(config.list_cache_pages, 0);
         assert_eq!(config.sqlite_cache_kib, 64 * 1024);
+        assert_eq!(config.search_indexer.delay, Duration::from_millis(250));
+        assert!(config.search_indexer.enabled);
     }
 }

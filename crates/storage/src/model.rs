@@ -11,6 +11,23 @@ use uuid::Uuid;
 /// A global position in the log: 1, 2, 3 … with no holes, in commit order.
 pub type Position = u64;
 
+/// How far the search index has got (see `Store::search_index`): a text search finds the
+/// content of every event up to `checkpoint` (or a newer content of the same article).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SearchIndexState {
+    /// The position of the last event indexed.
+    pub checkpoint: Position,
+    /// The log's head when it was read (in the same snapshot).
+    pub head: Position,
+}
+
+impl SearchIndexState {
+    /// How many events the index is behind the head.
+    pub fn lag(&self) -> u64 {
+        self.head.saturating_sub(self.checkpoint)
+    }
+}
+
 /// Tracing metadata stored in every event's envelope.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {

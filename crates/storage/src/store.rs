@@ -16,8 +16,9 @@ use crate::log::{self, read::Payloads, NOTIFY_CHANNEL};
 use crate::model::{
     ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, AsOf, CommandOutcome,
     CommentRecord, Direction, DueArticle, EventFilter, Metadata, PendingCommand, Position,
-    ProjectionDiff, RevisionRecord, StoredEvent, UserRecord,
+    ProjectionDiff, RevisionRecord, SearchIndexState, StoredEvent, UserRecord,
 };
+use crate::projections::search_index;
 use crate::write::{BeforeCommitHook, Writer};
 use crate::{auth, projections, read, write};
 use auth::changes::{UserChange, UserChangeRecord};
@@ -33,6 +34,8 @@ pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How many list pages a store keeps by default ([`StoreOptions::list_cache_pages`]).
 pub const LIST_CACHE_PAGES: usize = 256;
+
+pub use crate::projections::search_index::IndexerOptions;
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -68,6 +71,8 @@ pub struct StoreOptions {
     /// SQLite's page cache per connection, in KiB (`PRAGMA cache_size`); 0 leaves SQLite's
     /// default of 2 MiB. Ignored on PostgreSQL, whose cache is the server's.
     pub sqlite_cache_kib: u32,
+    /// The search indexer task (see `projections/search_index.rs`).
+    pub search_indexer: IndexerOptions,
 }
 
 impl Default for StoreOptions {
@@ -85,6 +90,7 @@ impl Default for StoreOptions {
             feed_tail: feed::TAIL_EVENTS,
             list_cache_pages: LIST_CACHE_PAGES,
             sqlite_cache_kib: 0,
+            search_indexer: IndexerOptions::default(),
         }
     }
 }
@@ -101,8 +107,9 @@ pub(crate) struct Inner {
     pub(crate) db: Db,
     /// Wakes subscribers when the head moves.
     pub(crate) feed: Arc<Feed>,
-    /// The PostgreSQL LISTEN task, stopped on close or drop.
-    pub(crate) listener: Mutex<Option<JoinHandle<()>>>,
+    /// The background tasks (the PostgreSQL LISTEN task, the search indexer), stopped on
+    /// close or drop.
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The group-commit writer that `execute` queues commands to.
     pub(crate) writer: Writer,
     /// Recent token lookups.
@@ -122,11 +129,11 @@ impl std::fmt::Debug for Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = self
-            .listener
+        for task in self
+            .tasks
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
+            .drain(..)
         {
             task.abort();
         }
@@ -208,7 +215,7 @@ impl Store {
             writer: Writer::new(db.clone(), feed.clone(), options.max_batch),
             db,
             feed,
-            listener: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
             tokens: TokenCache::new(options.token_cache_ttl),
             lists: ListCache::new(options.list_cache_pages),
         });
@@ -221,7 +228,23 @@ impl Store {
                 target,
                 inner.db.deadline(),
             ));
-            *inner.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+            inner
+                .tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+        }
+        if options.search_indexer.enabled {
+            let task = tokio::spawn(search_index::run(
+                inner.db.clone(),
+                inner.feed.listen(),
+                options.search_indexer,
+            ));
+            inner
+                .tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
         }
         Ok(Store { inner })
     }
@@ -262,13 +285,14 @@ impl Store {
     /// Closes the pool and stops background listeners.
     pub async fn close(&self) {
         self.inner.feed.close();
-        if let Some(task) = self
+        let tasks: Vec<_> = self
             .inner
-            .listener
+            .tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+            .drain(..)
+            .collect();
+        for task in tasks {
             task.abort();
         }
         // Queued commands are answered with an error; a batch in flight finishes first.
@@ -346,8 +370,8 @@ impl Store {
     /// A keyset-paginated, filtered list. `after` is an opaque cursor from an earlier page
     /// (a malformed one is `StoreError::Invalid`); `first` is already capped by the caller.
     /// The columns [`ArticleColumns`] leaves out are empty in the items. A page without
-    /// bodies is served from the pages kept for the log head when the head has not moved
-    /// since it was read ([`StoreOptions::list_cache_pages`]).
+    /// bodies is served from the pages kept for the log head and the search index's checkpoint
+    /// when neither has moved since it was read ([`StoreOptions::list_cache_pages`]).
     pub async fn list_articles(
         &self,
         filter: &ArticleFilter,
@@ -370,14 +394,15 @@ impl Store {
         if !lists.keeps(columns) {
             return read().await;
         }
-        // The head first, then the page: see read/list_cache.rs for why this order is safe.
-        let head = self.head().await?;
+        // The head and the search index's checkpoint first, then the page: see
+        // read/list_cache.rs for why this order is safe.
+        let generation = read::list_cache::generation(self.search_index().await?);
         let key = ListKey::new(filter, order, first, after, columns);
-        if let Some(page) = lists.get(&key, head) {
+        if let Some(page) = lists.get(&key, generation) {
             return Ok(Page::clone(&page));
         }
         let page = read().await?;
-        lists.put(key, head, Arc::new(page.clone()));
+        lists.put(key, generation, Arc::new(page.clone()));
         Ok(page)
     }
 
@@ -473,6 +498,32 @@ impl Store {
     /// The highest committed position (0 for an empty log).
     pub async fn head(&self) -> Result<Position, StoreError> {
         log::read::head(self.inner.db.reader()).await
+    }
+
+    /// How far the search index has got, with the head in the same snapshot. The index
+    /// follows the log on its own ([`StoreOptions::search_indexer`], any process's indexer):
+    /// a text search finds an event's content once `checkpoint` has reached its position.
+    /// Everything else (the article, its revisions and history, the other list filters) is
+    /// current as soon as the append is acknowledged.
+    pub async fn search_index(&self) -> Result<SearchIndexState, StoreError> {
+        search_index::state(self.inner.db.reader()).await
+    }
+
+    /// Indexes, now, everything committed before the call (waiting for another process's
+    /// pass in flight), and says how far the index has got: at least the head read at the
+    /// start. Used after an import, by tests, and by anything that must search its own
+    /// writes.
+    pub async fn index_search(&self) -> Result<SearchIndexState, StoreError> {
+        let target = self.head().await?;
+        loop {
+            match search_index::pass(&self.inner.db).await? {
+                search_index::Pass::Done(s) if s.checkpoint >= target => return Ok(s),
+                search_index::Pass::Done(_) => {}
+                search_index::Pass::Busy => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await
+                }
+            }
+        }
     }
 
     /// Every event after `after` that matches the filter, exactly once and in position order:

@@ -209,12 +209,18 @@ pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("galley.db").display())
 }
 
-/// Connects to `url` with migrations applied and a small pool.
+/// Connects to `url` with migrations applied, a small pool and no search indexer task, so
+/// that a test decides when the search index moves (`Store::index_search`); a test of the
+/// indexer itself opens a store with one.
 pub async fn connect(url: &str) -> Result<Store, StoreError> {
     Store::connect(&StoreOptions {
         url: url.to_owned(),
         max_connections: 8,
         migrate: true,
+        search_indexer: crate::IndexerOptions {
+            enabled: false,
+            ..crate::IndexerOptions::default()
+        },
         ..StoreOptions::default()
     })
     .await

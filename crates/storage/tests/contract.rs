@@ -18,7 +18,8 @@ use galley_domain::{
 };
 use galley_storage::{
     ArticleColumns, ArticleFilter, ArticleOrder, BackendKind, CommitDecision, Direction,
-    EventFilter, Metadata, PendingCommand, Store, StoreError, StoreOptions, StoredEvent,
+    EventFilter, IndexerOptions, Metadata, PendingCommand, SearchIndexState, Store, StoreError,
+    StoreOptions, StoredEvent,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -45,6 +46,8 @@ contract_tests!(
     list_articles_refuses_a_malformed_cursor,
     a_list_without_bodies_is_the_same_list_with_empty_bodies,
     a_kept_list_page_never_hides_a_write_made_anywhere,
+    a_text_search_finds_a_revision_once_the_index_has_reached_it,
+    indexers_catch_up_with_what_was_committed_while_none_ran,
     articles_by_ids_returns_only_existing_articles,
     due_articles_and_blocked_schedules,
     an_idempotent_retry_returns_the_original_result_and_appends_nothing,
@@ -558,6 +561,7 @@ async fn the_seed_article_round_trips_through_every_read_path(db: &TestDb) {
         panic!("ArticleCreated expected")
     };
     assert_eq!(content, a.content);
+    db.store.index_search().await.unwrap();
     let found = db
         .store
         .list_articles(
@@ -780,6 +784,8 @@ async fn list_articles_filters_by_status_category_tag_author_text_and_time(db: &
     let ids = |filter: ArticleFilter| {
         let store = db.store.clone();
         async move {
+            // Text search follows the log on its own: index what is committed first.
+            store.index_search().await.unwrap();
             let page = store
                 .list_articles(
                     &filter,
@@ -887,6 +893,7 @@ async fn list_articles_pages_through_every_order_without_gaps_or_repeats(db: &Te
     )
     .await
     .unwrap();
+    db.store.index_search().await.unwrap();
     for order in [
         ArticleOrder::UpdatedDesc,
         ArticleOrder::UpdatedAsc,
@@ -1158,6 +1165,173 @@ async fn a_kept_list_page_never_hides_a_write_made_anywhere(db: &TestDb) {
     .await;
     other.close().await;
     uncached.close().await;
+}
+
+/// The ids a text search finds, read without bodies (so through the kept list pages).
+async fn text_hits(store: &Store, text: &str) -> Vec<ArticleId> {
+    let filter = ArticleFilter {
+        text: Some(text.to_owned()),
+        ..ArticleFilter::default()
+    };
+    let page = store
+        .list_articles(
+            &filter,
+            ArticleOrder::Relevance,
+            50,
+            None,
+            ArticleColumns::Summary,
+        )
+        .await
+        .unwrap();
+    page.items.into_iter().map(|(_, a)| a.id).collect()
+}
+
+/// Revises `id` from `version` to a draft with this headline (and a body without it).
+async fn revise_to(store: &Store, cast: &Cast, id: ArticleId, version: u64, headline: &str) {
+    run(
+        store,
+        command(
+            id,
+            version,
+            &cast.editor,
+            Action::ReviseDraft {
+                content: draft(headline),
+            },
+        ),
+    )
+    .await
+    .unwrap();
+}
+
+/// Text search follows the log on its own (projections/search_index.rs). The test's store
+/// runs no indexer (`galley_storage::testing::connect`), so the index moves only when asked:
+/// a revision is found once the checkpoint has reached it, not before, while the article and
+/// every other list are current at once; several revisions are indexed as their last one; a
+/// kept text list follows the checkpoint even when the head stays put; verify and rebuild
+/// agree with what the indexer writes.
+async fn a_text_search_finds_a_revision_once_the_index_has_reached_it(db: &TestDb) {
+    let cast = Cast::default();
+    assert_eq!(
+        db.store.search_index().await.unwrap(),
+        SearchIndexState::default()
+    );
+    let id = create(&db.store, &cast, "Quarry reopens").await;
+    // Twice: the second is the kept page, which must follow the index too.
+    for _ in 0..2 {
+        assert!(
+            text_hits(&db.store, "quarry").await.is_empty(),
+            "not indexed yet"
+        );
+    }
+    let state = db.store.search_index().await.unwrap();
+    assert_eq!((state.checkpoint, state.head, state.lag()), (0, 1, 1));
+    let article = db.store.article(id).await.unwrap().unwrap();
+    assert_eq!(article.content.headline, "Quarry reopens");
+
+    let state = db.store.index_search().await.unwrap();
+    assert_eq!((state.checkpoint, state.head, state.lag()), (1, 1, 0));
+    assert_eq!(
+        db.store.head().await.unwrap(),
+        1,
+        "indexing appends nothing"
+    );
+    assert_eq!(text_hits(&db.store, "quarry").await, [id]);
+
+    for (version, headline) in [(1, "Quarry closes"), (2, "Quarry sold"), (3, "Mill sold")] {
+        revise_to(&db.store, &cast, id, version, headline).await;
+    }
+    assert_eq!(
+        text_hits(&db.store, "quarry").await,
+        [id],
+        "the index still holds the old document"
+    );
+    assert!(text_hits(&db.store, "mill").await.is_empty());
+    let state = db.store.index_search().await.unwrap();
+    assert_eq!((state.checkpoint, state.head), (4, 4));
+    assert!(
+        text_hits(&db.store, "quarry").await.is_empty(),
+        "only the last revision is indexed"
+    );
+    assert_eq!(text_hits(&db.store, "mill").await, [id]);
+
+    // Verify lets the index catch up inside its own transaction (rolled back), so a lagging
+    // index is no difference; the live index is still behind after it.
+    revise_to(&db.store, &cast, id, 4, "Foundry opens").await;
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
+    assert_eq!(db.store.search_index().await.unwrap().checkpoint, 4);
+    assert!(text_hits(&db.store, "foundry").await.is_empty());
+    // A rebuild indexes every article and leaves the checkpoint at the head.
+    db.store.rebuild_projections().await.unwrap();
+    let state = db.store.search_index().await.unwrap();
+    assert_eq!((state.checkpoint, state.head), (5, 5));
+    assert_eq!(text_hits(&db.store, "foundry").await, [id]);
+    assert!(text_hits(&db.store, "mill").await.is_empty());
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
+}
+
+/// Waits (bounded, no timing asserted) until `store`'s view of the index has reached `head`.
+async fn indexed_up_to(store: &Store, head: u64) -> SearchIndexState {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = store.search_index().await.unwrap();
+        if state.checkpoint >= head {
+            return state;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the index stayed at {state:?}, short of {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Events committed while no indexer ran (a crash, a restart, a store without one) are indexed
+/// by the next indexer to start, without a doorbell; two replicas' indexers on one database
+/// share the work (one pass at a time, whichever holds the checkpoint) and end with every
+/// article's last content, exactly what a rebuild writes.
+async fn indexers_catch_up_with_what_was_committed_while_none_ran(db: &TestDb) {
+    let cast = Cast::default();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let id = create(&db.store, &cast, &format!("Tannery {i}")).await;
+        for (v, word) in [(1, "alpha"), (2, "bravo"), (3, "charlie")] {
+            revise_to(&db.store, &cast, id, v, &format!("Tannery {i} {word}")).await;
+        }
+        ids.push(id);
+    }
+    let head = db.store.head().await.unwrap();
+    assert_eq!(db.store.search_index().await.unwrap().checkpoint, 0);
+
+    let indexer = IndexerOptions {
+        enabled: true,
+        delay: Duration::from_millis(1),
+        recheck: Duration::from_millis(50),
+    };
+    let replicas = [
+        another_store(db, |o| o.search_indexer = indexer).await,
+        another_store(db, |o| o.search_indexer = indexer).await,
+    ];
+    indexed_up_to(&db.store, head).await;
+    assert_eq!(text_hits(&db.store, "tannery").await.len(), 6);
+    assert_eq!(text_hits(&db.store, "charlie").await.len(), 6);
+    assert!(text_hits(&db.store, "bravo").await.is_empty());
+
+    // Writes through both replicas, interleaved: their indexers are rung by their own
+    // commits (and, on PostgreSQL, by each other's).
+    for (n, id) in ids.iter().enumerate() {
+        let store = &replicas[n % 2];
+        revise_to(store, &cast, *id, 4, &format!("Brewery {n}")).await;
+    }
+    let head = db.store.head().await.unwrap();
+    indexed_up_to(&db.store, head).await;
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(text_hits(&db.store, &format!("brewery {n}")).await, [*id]);
+    }
+    assert!(text_hits(&db.store, "tannery").await.is_empty());
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
+    for store in &replicas {
+        store.close().await;
+    }
 }
 
 async fn articles_by_ids_returns_only_existing_articles(db: &TestDb) {

@@ -104,7 +104,9 @@ async fn search(store: &Store, text: &str) -> Vec<ArticleId> {
     search_with(store, text, ArticleFilter::default()).await
 }
 
+/// Text search follows the log on its own: index what is committed, then search.
 async fn search_with(store: &Store, text: &str, filter: ArticleFilter) -> Vec<ArticleId> {
+    store.index_search().await.unwrap();
     let filter = ArticleFilter {
         text: Some(text.to_owned()),
         ..filter

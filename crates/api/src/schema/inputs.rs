@@ -55,7 +55,8 @@ impl From<ContentInput> for ContentDraft {
 /// Filters for the article list. Absent fields match everything.
 #[derive(InputObject, Debug, Clone, Default)]
 pub struct ArticleFilterInput {
-    /// Full-text search over headline, standfirst, body and tags.
+    /// Full-text search over headline, standfirst, body and tags, as far as the index has
+    /// got (`searchIndex`: a revision is found a moment after it is saved).
     pub text: Option<String>,
     /// Only these statuses.
     #[graphql(default)]

@@ -1,7 +1,7 @@
 //! The read side: articles, the global event feed and users.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Object, ID};
+use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use galley_domain::{ArticleId, Role, UserId};
 use galley_storage::{ArticleFilter, ArticleOrder, EventFilter};
@@ -16,6 +16,18 @@ use crate::schema::inputs::{ArticleFilterInput, ArticleOrderBy, EventFilterInput
 use crate::schema::insights::{self, Dashboard};
 use crate::schema::markdown;
 use crate::schema::users::{load_user, User};
+
+/// How far full-text search has indexed the log.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SearchIndex {
+    /// The position of the last event indexed: a text search finds the content of every
+    /// event up to here (or a newer content of the same article).
+    pub checkpoint: u64,
+    /// The log's head, read with the checkpoint.
+    pub head: u64,
+    /// How many events the index is behind: `head - checkpoint`.
+    pub lag: u64,
+}
 
 /// The root of every read.
 #[derive(Debug, Default)]
@@ -205,6 +217,20 @@ impl Query {
     async fn head(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         ctx.principal()?;
         Ok(ctx.store().head().await.map_err(ApiError::from)?)
+    }
+
+    /// How far full-text search has indexed the log. Text search (`articles(filter: {text})`)
+    /// follows the log on its own, a moment behind it: it finds a revision once `checkpoint`
+    /// has reached the position of the revision's event. Everything else an article shows is
+    /// current as soon as its mutation answers.
+    async fn search_index(&self, ctx: &Context<'_>) -> async_graphql::Result<SearchIndex> {
+        ctx.principal()?;
+        let state = ctx.store().search_index().await.map_err(ApiError::from)?;
+        Ok(SearchIndex {
+            checkpoint: state.checkpoint,
+            head: state.head,
+            lag: state.lag(),
+        })
     }
 
     /// The caller.

@@ -18,7 +18,27 @@ pub(crate) fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(t)
 }
 
+/// How a transaction waits for a row another one has locked ([`Tx::lock_clause`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockWait {
+    /// Wait for it.
+    Wait,
+    /// Leave it out of the result instead.
+    Skip,
+}
+
 impl Tx {
+    /// What to put after a `SELECT` to lock the rows it reads for the rest of the transaction:
+    /// `FOR UPDATE` (with `SKIP LOCKED` under [`LockWait::Skip`]) on PostgreSQL; nothing on
+    /// SQLite, whose write transaction is the single writer's and so holds every row.
+    pub(crate) fn lock_clause(&self, wait: LockWait) -> &'static str {
+        match (self.is_pg(), wait) {
+            (true, LockWait::Wait) => " FOR UPDATE",
+            (true, LockWait::Skip) => " FOR UPDATE SKIP LOCKED",
+            (false, _) => "",
+        }
+    }
+
     /// Notifies every PostgreSQL listener of `channel` at commit (never before); nothing on
     /// SQLite, where this process is the only one and is told directly.
     pub(crate) async fn notify(&mut self, channel: &str, payload: &str) -> Result<(), StoreError> {

@@ -131,6 +131,11 @@ impl Feed {
         self.bell.bump(head);
     }
 
+    /// The doorbell, for a task that follows the log on its own (the search indexer).
+    pub(crate) fn listen(&self) -> watch::Receiver<Bell> {
+        self.bell.listen()
+    }
+
     /// Rings unconditionally, for when appends may have been missed.
     pub(crate) fn ring(&self) {
         self.bell.ring();

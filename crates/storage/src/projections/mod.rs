@@ -14,11 +14,12 @@ use galley_domain::{evolve, Article, ArticleContent, ArticleId, Language, UserId
 
 mod insights;
 mod rows;
+pub(crate) mod search_index;
 
 pub(crate) use rows::{changes_content, new_content, Before, Rows};
 
 use crate::auth;
-use crate::backend::{fulltext, to_u64, Db, Tx};
+use crate::backend::{to_u64, Db, Tx};
 use crate::error::StoreError;
 use crate::log::{self, append::LogRows};
 use crate::model::{Direction, ProjectionDiff, StoredEvent};
@@ -28,7 +29,7 @@ use crate::read::rows::{
 };
 
 /// Every projection table of the article log, in the order a rebuild clears them (the search
-/// index, whose SQLite half is a virtual table, is cleared by `fulltext::clear`).
+/// index, whose SQLite half is a virtual table, is rebuilt by [`search_index::rebuild`]).
 const TABLES: [&str; 9] = [
     "articles",
     "article_revisions",
@@ -163,8 +164,8 @@ impl Projector {
 /// Rebuilds every projection from the log in one transaction, holding the log lock so that no
 /// append runs meanwhile (see `Store::rebuild_projections`).
 pub(crate) async fn rebuild_in_place(db: &Db) -> Result<u64, StoreError> {
-    let (mut tx, _) = db.begin_write(true).await?;
-    let replayed = rebuild(&mut tx).await?;
+    let (mut tx, head) = db.begin_write(true).await?;
+    let replayed = rebuild(&mut tx, head).await?;
     tx.commit().await?;
     Ok(replayed)
 }
@@ -173,23 +174,26 @@ pub(crate) async fn rebuild_in_place(db: &Db) -> Result<u64, StoreError> {
 /// `Store::verify_projections`). The scratch copy is the live tables themselves, rebuilt
 /// inside a transaction that is rolled back: the comparison runs the very code a rebuild runs.
 /// The transaction holds the write lock, so no append changes the log between the readings.
+/// The search index, which follows the log on its own, first catches up inside it (see
+/// [`search_index`]): what is compared is what its indexer writes.
 pub(crate) async fn verify(db: &Db) -> Result<Vec<ProjectionDiff>, StoreError> {
-    let (mut tx, _) = db.begin_write(true).await?;
+    let (mut tx, head) = db.begin_write(true).await?;
+    search_index::catch_up_in(&mut tx, head).await?;
     let live = dump(&mut tx).await?;
-    rebuild(&mut tx).await?;
+    rebuild(&mut tx, head).await?;
     let rebuilt = dump(&mut tx).await?;
     tx.rollback().await?;
     Ok(diff(&live, &rebuilt))
 }
 
-/// Clears every projection and replays the whole log into it, inside `tx`.
-async fn rebuild(tx: &mut Tx) -> Result<u64, StoreError> {
+/// Clears every projection and replays the whole log (up to `head`, which the caller's log
+/// lock keeps where it is) into it, inside `tx`; then indexes every article for search.
+async fn rebuild(tx: &mut Tx, head: u64) -> Result<u64, StoreError> {
     for table in TABLES {
         tx.exec()
             .execute(&format!("DELETE FROM {table}"), &[])
             .await?;
     }
-    fulltext::clear(tx).await?;
     let mut projector = Projector::default();
     let mut after = 0;
     let mut replayed = 0u64;
@@ -208,6 +212,8 @@ async fn rebuild(tx: &mut Tx) -> Result<u64, StoreError> {
             "rebuilding projections"
         );
     }
+    tracing::info!(events = replayed, "indexing every article for search");
+    search_index::rebuild(tx, head).await?;
     auth::changes::rebuild(tx).await?;
     tracing::info!(events = replayed, "projections rebuilt");
     Ok(replayed)

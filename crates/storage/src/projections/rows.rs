@@ -1,5 +1,5 @@
 //! Set-based projection writes: every projection row a set of events produces (the `articles`
-//! rows with their slugs, tags, authors and search documents, revisions, comments, reviewers,
+//! rows with their slugs, tags and authors, revisions, comments, reviewers,
 //! review cycles, publications) is gathered in memory and written, together with the log's own
 //! rows (events, idempotency keys, the head: `crate::log::append`), with one multi-row
 //! statement per table ([`Tx::rows`]), not one statement per row.
@@ -10,7 +10,10 @@
 //! its size. The live path (one batch), rebuild and import (pages of the log) all write
 //! through [`Rows`], so a rebuild writes exactly what the live path wrote.
 //!
-//! The `articles` row (with its slug, tags, authors and search document) is a function of the
+//! The search documents are not written here: the search index follows the log on its own
+//! (`super::search_index`).
+//!
+//! The `articles` row (with its slug, tags and authors) is a function of the
 //! aggregate state, written once per article per set with the state the set left. Per-event rows
 //! are functions of single events, except review cycles, which a decision closes: that is
 //! replayed here in memory, in event order, exactly as the per-event `UPDATE … WHERE outcome IS
@@ -22,14 +25,13 @@ use chrono::{DateTime, Utc};
 use galley_domain::{Article, ArticleContent, ArticleId, Event, EventData, PublishTrigger};
 use uuid::Uuid;
 
-use crate::backend::{args, fulltext, Arg, Col, Part, Tx};
+use crate::backend::{args, Arg, Col, Part, Tx};
 use crate::error::StoreError;
 use crate::log::append::LogParts;
 use crate::model::StoredEvent;
-use crate::read::search;
 
 /// The new current content an event gives its article, if it changes it (and so its slug,
-/// tags and search document).
+/// tags, and, later, its search document).
 pub(crate) fn new_content(data: &EventData) -> Option<&ArticleContent> {
     match data {
         EventData::ArticleCreated { content, .. }
@@ -192,9 +194,6 @@ pub(crate) struct Rows {
     slugs: Vec<Vec<Arg>>,
     tags: Vec<Vec<Arg>>,
     authors: Vec<Vec<Arg>>,
-    /// Search documents of articles that had rows before the set, and of new ones.
-    search_existing: Vec<Vec<Arg>>,
-    search_new: Vec<Vec<Arg>>,
     revisions: Vec<Vec<Arg>>,
     comments: Vec<Vec<Arg>>,
     /// Reviewer pairs: assigned (`true`) or unassigned (`false`) by the set's last event.
@@ -207,7 +206,7 @@ pub(crate) struct Rows {
 
 impl Rows {
     /// The `articles` row of `article` as the set leaves it, and, when its content changed in
-    /// the set, its slug, tags, authors and search document. `before` is the article before
+    /// the set, its slug, tags and authors. `before` is the article before
     /// the set, whose rows are in the tables (its version is 0 if it had none): slug, tag and
     /// author rows are rewritten only where they differ from those.
     pub(crate) fn article(
@@ -259,13 +258,6 @@ impl Rows {
         authors.dedup();
         self.authors
             .extend(authors.into_iter().map(|a| Vec::from(args![uuid, a])));
-        let (headline, body) = search::document(content);
-        let search = if before.version > 0 {
-            &mut self.search_existing
-        } else {
-            &mut self.search_new
-        };
-        search.push(Vec::from(args![uuid, headline, body]));
         Ok(())
     }
 
@@ -382,8 +374,6 @@ impl Rows {
             slugs,
             tags,
             authors,
-            search_existing,
-            search_new,
             revisions,
             comments,
             reviewers,
@@ -440,7 +430,6 @@ impl Rows {
                 )
             },
         ));
-        first.extend(fulltext::parts(tx, search_existing, search_new));
         const REVISION_HEAD: [Col; 2] = [("article_id", "uuid"), ("revision", "bigint")];
         const REVISION_TAIL: [Col; 3] = [
             ("author", "uuid"),

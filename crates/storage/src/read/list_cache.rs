@@ -1,26 +1,35 @@
-//! Pages of article lists, kept per log head.
+//! Pages of article lists, kept per generation of the log head and the search index.
 //!
-//! Every projection row a list reads (`articles`, `article_tags`, `article_authors`,
-//! `article_search`) is written in the transaction that appends the event and moves the head,
-//! so while the head stays put, the same list query gives the same page. A list first reads
-//! the head (one indexed row), then serves the page kept for that head or reads it and keeps
-//! it. The head is read from the database on every request, never taken from this process's
-//! memory, so a write committed anywhere (another replica included) is seen by the next list
-//! exactly as without the cache.
+//! Every projection row a list reads (`articles`, `article_tags`, `article_authors`) is written
+//! in the transaction that appends the event and moves the head, and `article_search` in the
+//! transaction that moves the search index's checkpoint (`crate::projections::search_index`).
+//! So while neither moves, the same list query gives the same page. Both only grow, so their
+//! sum, the *generation* ([`generation`]), grows whenever either moves and never otherwise. A
+//! list first reads the head and the checkpoint (one statement, one snapshot), then serves the
+//! page kept for that generation or reads it and keeps it. They are read from the database on
+//! every request, never taken from this process's memory, so a write committed anywhere
+//! (another replica included) is seen by the next list exactly as without the cache.
 //!
-//! Why reading the head first is safe: the page read after it reflects that head or a later
-//! one, never an earlier one, so a page kept under head `h` is never older than `h`. When a
-//! request sees a newer head, everything kept for the old one is dropped at once.
+//! Why reading the generation first is safe: the page read after it reflects those positions
+//! or later ones, never earlier ones, so a page kept under generation `g` is never older than
+//! `g`. When a request sees a newer generation, everything kept for the old one is dropped at
+//! once.
 //!
 //! Bounded: at most `capacity` pages (`StoreOptions::list_cache_pages`) of items read without
 //! bodies (pages with bodies are never kept), and at most [`MAX_BYTES`] of their text in all,
-//! whatever the articles hold; when full, new pages are not kept until the head moves.
+//! whatever the articles hold; when full, new pages are not kept until the generation moves.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::page::Page;
-use crate::model::{ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, Position};
+use crate::model::{ArticleColumns, ArticleFilter, ArticleOrder, ArticleRecord, SearchIndexState};
+
+/// The generation of the rows lists read: the head plus the search index's checkpoint (see the
+/// module documentation).
+pub(crate) fn generation(state: SearchIndexState) -> u64 {
+    state.head.saturating_add(state.checkpoint)
+}
 
 /// What identifies a list page: every argument of the list query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -55,7 +64,7 @@ pub(crate) const MAX_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 struct Kept {
-    head: Position,
+    generation: u64,
     pages: HashMap<ListKey, Arc<Page<ArticleRecord>>>,
     /// The sum of [`page_bytes`] over `pages`.
     bytes: usize,
@@ -113,28 +122,28 @@ impl ListCache {
         self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The page kept for `key` at `head`, if any. A head newer than the kept one drops every
-    /// page kept for the old head.
-    pub(crate) fn get(&self, key: &ListKey, head: Position) -> Option<Arc<Page<ArticleRecord>>> {
+    /// The page kept for `key` at `generation`, if any. A generation newer than the kept one
+    /// drops every page kept for the old one.
+    pub(crate) fn get(&self, key: &ListKey, generation: u64) -> Option<Arc<Page<ArticleRecord>>> {
         let mut kept = self.lock();
-        if head > kept.head {
-            kept.head = head;
+        if generation > kept.generation {
+            kept.generation = generation;
             kept.pages.clear();
             kept.bytes = 0;
             return None;
         }
-        if head < kept.head {
+        if generation < kept.generation {
             return None;
         }
         kept.pages.get(key).cloned()
     }
 
-    /// Keeps `page`, read after the head was `head`, unless the head has moved since or the
-    /// cache is full.
-    pub(crate) fn put(&self, key: ListKey, head: Position, page: Arc<Page<ArticleRecord>>) {
+    /// Keeps `page`, read after the generation was `generation`, unless it has moved since or
+    /// the cache is full.
+    pub(crate) fn put(&self, key: ListKey, generation: u64, page: Arc<Page<ArticleRecord>>) {
         let bytes = page_bytes(&page);
         let mut kept = self.lock();
-        if head != kept.head
+        if generation != kept.generation
             || kept.pages.len() >= self.capacity
             || kept.bytes.saturating_add(bytes) > MAX_BYTES
             || kept.pages.contains_key(&key)
