@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::*;
 use futures::FutureExt;
-use galley_domain::{Action, ArticleId};
+use galley_domain::ArticleId;
 use galley_storage::{CommitDecision, EventFilter, Store, StoredEvent};
 use tokio::sync::Notify;
 
@@ -65,17 +65,6 @@ async fn until_sessions_wait_for_a_lock(url: &str, n: i64) {
         .await
         .expect("the other replicas' appends wait for the held one");
     pool.close().await;
-}
-
-fn revise(id: ArticleId, version: u64, cast: &Cast, headline: &str) -> galley_domain::Command {
-    command(
-        id,
-        version,
-        &cast.editor,
-        Action::ReviseDraft {
-            content: draft(headline),
-        },
-    )
 }
 
 /// The positions of the whole log, in order.

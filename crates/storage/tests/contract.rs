@@ -1186,21 +1186,11 @@ async fn text_hits(store: &Store, text: &str) -> Vec<ArticleId> {
     page.items.into_iter().map(|(_, a)| a.id).collect()
 }
 
-/// Revises `id` from `version` to a draft with this headline (and a body without it).
+/// Revises `id` from `version` to a draft with this headline.
 async fn revise_to(store: &Store, cast: &Cast, id: ArticleId, version: u64, headline: &str) {
-    run(
-        store,
-        command(
-            id,
-            version,
-            &cast.editor,
-            Action::ReviseDraft {
-                content: draft(headline),
-            },
-        ),
-    )
-    .await
-    .unwrap();
+    run(store, revise(id, version, cast, headline))
+        .await
+        .unwrap();
 }
 
 /// Text search follows the log on its own (projections/search_index.rs). The test's store

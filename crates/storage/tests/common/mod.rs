@@ -137,6 +137,19 @@ pub fn command(id: ArticleId, version: u64, actor: &Actor, action: Action) -> Co
     }
 }
 
+/// The editor's `ReviseDraft` of `id` from `version` to [`draft`]`(headline)`.
+#[allow(dead_code)]
+pub fn revise(id: ArticleId, version: u64, cast: &Cast, headline: &str) -> Command {
+    command(
+        id,
+        version,
+        &cast.editor,
+        Action::ReviseDraft {
+            content: draft(headline),
+        },
+    )
+}
+
 pub fn new_id() -> ArticleId {
     ArticleId::from_uuid(Uuid::now_v7())
 }
