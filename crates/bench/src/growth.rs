@@ -9,12 +9,15 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::db::{Backend, BenchDb};
+use sqlx::Row as _;
+use uuid::Uuid;
+
+use crate::db::{Backend, BenchDb, Raw};
 use crate::gql::{self, Client};
 use crate::loggen::LogGen;
 use crate::report::{self, Row};
 use crate::server::Galley;
-use crate::stats::{sequential, Rng};
+use crate::stats::{sequential, Measured, Rng};
 use crate::Plan;
 
 /// Runs the stage on a database of its own and returns its rows.
@@ -156,6 +159,52 @@ async fn grow(plan: &Plan, bin: &Path, db: &BenchDb, rows: &mut Vec<Row>) -> any
             &format!("history page (first 50), article with 9-17 events, log at {size_label}"),
             &history_small,
         ));
+        let raw = db.raw(1).await?;
+        let small: Vec<(Uuid, i64)> = (0..DB_SAMPLES)
+            .map(|_| {
+                let ids = generator.finished();
+                (ids[rng.below(ids.len() as u64) as usize].as_uuid(), 0)
+            })
+            .collect();
+        let big: Vec<(Uuid, i64)> = (0..DB_SAMPLES)
+            .map(|_| {
+                let after = rng.below(big_events.saturating_sub(50)) as i64;
+                (generator.big().0.as_uuid(), after)
+            })
+            .collect();
+        for (label, picks) in [
+            ("article with 9-17 events", &small),
+            ("random cursor, the long article", &big),
+        ] {
+            let (measured, buffers) = database_pages(&raw, picks).await?;
+            rows.push(Row::latency(
+                name,
+                "growth",
+                &format!(
+                    "history page in the database alone (article row + 51 events), {label}, \
+                     log at {size_label}"
+                ),
+                &measured,
+            ));
+            if let Some(b) = buffers {
+                rows.push(Row::figure(
+                    name,
+                    "growth",
+                    &format!("PostgreSQL buffers per such page, {label}, log at {size_label}"),
+                    b.to_string(),
+                ));
+            }
+        }
+        rows.push(Row::figure(
+            name,
+            "growth",
+            &format!("database size, log at {size_label}"),
+            format!(
+                "{:.0} MiB",
+                database_bytes(db, &raw).await? as f64 / (1 << 20) as f64
+            ),
+        ));
+        raw.close().await;
         server.stop()?;
     }
 
@@ -183,5 +232,123 @@ pub fn events_label(n: u64) -> String {
         format!("{}k", n / 1_000)
     } else {
         n.to_string()
+    }
+}
+
+/// Pages read in the database alone at each size, beside the HTTP figures (the first five are
+/// the warm-up).
+const DB_SAMPLES: usize = 305;
+
+/// The columns the store reads for an article (`ARTICLE_COLUMNS` in crates/storage/src/read/rows.rs).
+const ARTICLE_COLUMNS: &str = "id, version, status, revision, headline, standfirst, body, slug, \
+     category, tags, byline, language, live_revision, approved_revision, embargo_until, \
+     scheduled_for, schedule_blocked_reason, authors, reviewers, created_at, \
+     first_submitted_at, submitted_at, first_published_at, last_published_at, updated_at";
+
+/// What the store reads for a history page (`read_stream` in crates/storage/src/log/read.rs).
+const HISTORY_SQL: &str = "SELECT position, event_id, article_id, version, event_type, \
+     schema_version, payload, actor, correlation_id, causation_id, request_id, recorded_at \
+     FROM events WHERE article_id = $1 AND version > $2 ORDER BY version ASC LIMIT 51";
+
+/// PostgreSQL's buffer counts for a page, averaged over the samples.
+#[derive(Debug, Default)]
+struct Buffers {
+    hit: f64,
+    read: f64,
+}
+
+impl std::fmt::Display for Buffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1} hit, {:.1} read", self.hit, self.read)
+    }
+}
+
+/// Times the two statements of a history page (`article(id)` reads the article row, then its
+/// history reads the events), one page at a time as the HTTP samples are, on picks of their
+/// own so that the pages are as cold as the HTTP samples' were. On PostgreSQL, a second pass
+/// on fresh picks runs each statement under `EXPLAIN (ANALYZE, BUFFERS)` and averages the
+/// shared buffers hit (in PostgreSQL's cache) and read (from the operating system).
+async fn database_pages(
+    raw: &Raw,
+    picks: &[(Uuid, i64)],
+) -> anyhow::Result<(Measured, Option<Buffers>)> {
+    let article_sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1");
+    let half = picks.len() / 2;
+    let page = |i: usize| {
+        let (id, after) = picks[i];
+        let article_sql = article_sql.as_str();
+        async move {
+            let events = match raw {
+                Raw::Pg(p) => {
+                    sqlx::query(article_sql).bind(id).fetch_one(p).await?;
+                    sqlx::query(HISTORY_SQL)
+                        .bind(id)
+                        .bind(after)
+                        .fetch_all(p)
+                        .await?
+                        .iter()
+                        .map(|r| r.try_get::<serde_json::Value, _>("payload").map(|_| ()))
+                        .collect::<Result<Vec<()>, _>>()?
+                        .len()
+                }
+                Raw::Sqlite(p) => {
+                    sqlx::query(article_sql).bind(id).fetch_one(p).await?;
+                    sqlx::query(HISTORY_SQL)
+                        .bind(id)
+                        .bind(after)
+                        .fetch_all(p)
+                        .await?
+                        .iter()
+                        .map(|r| r.try_get::<serde_json::Value, _>("payload").map(|_| ()))
+                        .collect::<Result<Vec<()>, _>>()?
+                        .len()
+                }
+            };
+            anyhow::ensure!(events >= 9, "a history page read {events} events");
+            Ok(())
+        }
+    };
+    let measured = match raw {
+        // Every pick but the last half is timed (the first five are the warm-up).
+        Raw::Sqlite(_) => sequential(5, picks.len() - 5, page).await?,
+        Raw::Pg(_) => sequential(5, half - 5, page).await?,
+    };
+    let Raw::Pg(pool) = raw else {
+        return Ok((measured, None));
+    };
+    let mut buffers = Buffers::default();
+    let explained = &picks[half..];
+    for &(id, after) in explained {
+        for (sql, with_cursor) in [(article_sql.as_str(), false), (HISTORY_SQL, true)] {
+            let query = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}");
+            let mut query = sqlx::query(&query).bind(id);
+            if with_cursor {
+                query = query.bind(after);
+            }
+            let plan: serde_json::Value = query.fetch_one(pool).await?.try_get(0)?;
+            let top = &plan[0]["Plan"];
+            buffers.hit += top["Shared Hit Blocks"].as_f64().unwrap_or(0.0);
+            buffers.read += top["Shared Read Blocks"].as_f64().unwrap_or(0.0);
+        }
+    }
+    buffers.hit /= explained.len() as f64;
+    buffers.read /= explained.len() as f64;
+    Ok((measured, Some(buffers)))
+}
+
+/// The database's size on disk: the SQLite file with its WAL, or `pg_database_size`.
+async fn database_bytes(db: &BenchDb, raw: &Raw) -> anyhow::Result<u64> {
+    match raw {
+        Raw::Pg(p) => {
+            let size: i64 = sqlx::query("SELECT pg_database_size(current_database())")
+                .fetch_one(p)
+                .await?
+                .try_get(0)?;
+            Ok(size as u64)
+        }
+        Raw::Sqlite(_) => Ok(["galley.db", "galley.db-wal"]
+            .iter()
+            .map(|f| std::fs::metadata(db.dir.join(f)).map_or(0, |m| m.len()))
+            .sum()),
     }
 }

@@ -254,6 +254,11 @@ pub struct ServeArgs {
     /// Most directives on one field.
     #[arg(long, env = "GALLEY_MAX_DIRECTIVES", default_value_t = 10)]
     pub max_directives: usize,
+    /// Parsed GraphQL documents kept by their text, so that a document sent again is not
+    /// parsed again (0: parse every request). Only documents of at most 4 KiB are kept, and
+    /// 256 KiB of text in all.
+    #[arg(long, env = "GALLEY_DOCUMENTS_KEPT", default_value_t = galley_api::DOCUMENTS_KEPT)]
+    pub documents_kept: usize,
     /// Largest page size (`first`).
     #[arg(long, env = "GALLEY_MAX_PAGE_SIZE", default_value_t = 100)]
     pub max_page_size: u32,
@@ -277,6 +282,12 @@ pub struct ServeArgs {
     /// 2 MiB); memory grows only as pages are read.
     #[arg(long, env = "GALLEY_SQLITE_CACHE_MIB", default_value_t = 0)]
     pub sqlite_cache_mib: u32,
+    /// SQLite only: how much of the database file each connection reads through a memory
+    /// map, in MiB (0: none, every page is copied in by a system call). The map is address
+    /// space, not memory: the pages are the operating system's file cache, shared by all
+    /// connections.
+    #[arg(long, env = "GALLEY_SQLITE_MMAP_MIB", default_value_t = galley_storage::SQLITE_MMAP_MIB)]
+    pub sqlite_mmap_mib: u32,
     /// Milliseconds the search indexer waits after a write before it indexes, so that one
     /// pass gathers the revisions of that time (at least 1): about how far text search lags
     /// behind a quiet log. Every replica runs an indexer; one at a time does a pass.
@@ -454,6 +465,8 @@ pub struct ServerConfig {
     pub list_cache_pages: usize,
     /// SQLite's page cache per connection in KiB (zero: SQLite's default).
     pub sqlite_cache_kib: u32,
+    /// How much of the SQLite file is memory-mapped, in MiB (zero: none).
+    pub sqlite_mmap_mib: u32,
     /// How the search indexer runs.
     pub search_indexer: galley_storage::IndexerOptions,
     /// How long idempotency keys are remembered before they are pruned.
@@ -486,6 +499,7 @@ impl ServerConfig {
             token_cache_ttl: galley_storage::TOKEN_CACHE_TTL,
             list_cache_pages: galley_storage::LIST_CACHE_PAGES,
             sqlite_cache_kib: 0,
+            sqlite_mmap_mib: galley_storage::SQLITE_MMAP_MIB,
             search_indexer: galley_storage::IndexerOptions::default(),
             idempotency_retention: galley_api::scheduler::IDEMPOTENCY_RETENTION,
             database_statement_timeout: galley_storage::STATEMENT_TIMEOUT,
@@ -513,6 +527,7 @@ impl ServerConfig {
                 max_complexity: args.max_complexity,
                 max_aliases: args.max_aliases,
                 max_directives: args.max_directives,
+                documents_kept: args.documents_kept,
                 default_page_size: 20.min(args.max_page_size),
                 max_page_size: args.max_page_size,
                 request_timeout: Duration::from_secs(args.request_timeout_secs),
@@ -554,6 +569,7 @@ impl ServerConfig {
             token_cache_ttl: Duration::from_secs(args.token_cache_secs),
             list_cache_pages: args.list_cache_pages,
             sqlite_cache_kib: args.sqlite_cache_mib.saturating_mul(1024),
+            sqlite_mmap_mib: args.sqlite_mmap_mib,
             search_indexer: galley_storage::IndexerOptions {
                 delay: Duration::from_millis(args.search_index_delay_ms.max(1)),
                 ..galley_storage::IndexerOptions::default()
@@ -621,6 +637,8 @@ mod tests {
         let config = serve_config(&["galley", "serve"]);
         assert_eq!(config.list_cache_pages, galley_storage::LIST_CACHE_PAGES);
         assert_eq!(config.sqlite_cache_kib, 0, "SQLite's own default");
+        assert_eq!(config.sqlite_mmap_mib, 2048);
+        assert_eq!(config.limits.documents_kept, galley_api::DOCUMENTS_KEPT);
         assert_eq!(
             config.search_indexer.delay,
             galley_storage::IndexerOptions::default().delay
@@ -634,10 +652,16 @@ mod tests {
             "64",
             "--search-index-delay-ms",
             "250",
+            "--sqlite-mmap-mib",
+            "0",
+            "--documents-kept",
+            "0",
         ]);
         assert_eq!(config.list_cache_pages, 0);
         assert_eq!(config.sqlite_cache_kib, 64 * 1024);
         assert_eq!(config.search_indexer.delay, Duration::from_millis(250));
+        assert_eq!(config.sqlite_mmap_mib, 0);
+        assert_eq!(config.limits.documents_kept, 0);
         assert!(config.search_indexer.enabled);
     }
 }

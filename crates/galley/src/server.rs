@@ -37,6 +37,7 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
         token_cache_ttl: config.token_cache_ttl,
         list_cache_pages: config.list_cache_pages,
         sqlite_cache_kib: config.sqlite_cache_kib,
+        sqlite_mmap_mib: config.sqlite_mmap_mib,
         search_indexer: config.search_indexer,
         statement_timeout: config.database_statement_timeout,
         acquire_timeout: config.database_acquire_timeout,

@@ -34,6 +34,8 @@ pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How many list pages a store keeps by default ([`StoreOptions::list_cache_pages`]).
 pub const LIST_CACHE_PAGES: usize = 256;
+/// How much of an SQLite file is memory-mapped by default ([`StoreOptions::sqlite_mmap_mib`]).
+pub const SQLITE_MMAP_MIB: u32 = 2048;
 
 pub use crate::projections::search_index::IndexerOptions;
 
@@ -71,6 +73,10 @@ pub struct StoreOptions {
     /// SQLite's page cache per connection, in KiB (`PRAGMA cache_size`); 0 leaves SQLite's
     /// default of 2 MiB. Ignored on PostgreSQL, whose cache is the server's.
     pub sqlite_cache_kib: u32,
+    /// How much of the SQLite file each connection reads through a memory map, in MiB
+    /// (`PRAGMA mmap_size`); 0 reads every page through the page cache with a system call.
+    /// Ignored on PostgreSQL.
+    pub sqlite_mmap_mib: u32,
     /// The search indexer task (see `projections/search_index.rs`).
     pub search_indexer: IndexerOptions,
 }
@@ -90,6 +96,7 @@ impl Default for StoreOptions {
             feed_tail: feed::TAIL_EVENTS,
             list_cache_pages: LIST_CACHE_PAGES,
             sqlite_cache_kib: 0,
+            sqlite_mmap_mib: SQLITE_MMAP_MIB,
             search_indexer: IndexerOptions::default(),
         }
     }
@@ -205,6 +212,7 @@ impl Store {
             statement_timeout: options.statement_timeout,
             acquire_timeout: options.acquire_timeout,
             sqlite_cache_kib: options.sqlite_cache_kib,
+            sqlite_mmap_mib: options.sqlite_mmap_mib,
         })
         .await?;
         if options.migrate {

@@ -50,6 +50,9 @@ pub(crate) struct Connect<'a> {
     pub(crate) acquire_timeout: Duration,
     /// SQLite's page cache per connection, in KiB; 0 leaves SQLite's default (2 MiB).
     pub(crate) sqlite_cache_kib: u32,
+    /// How much of the SQLite file is read through a memory map, in MiB; 0 reads it all
+    /// through SQLite's page cache.
+    pub(crate) sqlite_mmap_mib: u32,
 }
 
 /// Migrations embedded at compile time, one set per backend.
@@ -170,6 +173,10 @@ impl Db {
             let connect = match options.sqlite_cache_kib {
                 0 => connect,
                 kib => connect.pragma("cache_size", format!("-{kib}")),
+            };
+            let connect = match options.sqlite_mmap_mib {
+                0 => connect,
+                mib => connect.pragma("mmap_size", (u64::from(mib) << 20).to_string()),
             };
             // Opening a fresh file switches it to WAL, which SQLite refuses with "database
             // is locked" (no busy wait) while another process does the same: opening, like
@@ -331,7 +338,9 @@ async fn lock_beside(database: &std::path::Path) -> Result<Option<std::fs::File>
 mod tests {
     use super::*;
 
-    async fn cache_size(kib: u32) -> i64 {
+    /// A pragma's value on a reader and on the writer of an SQLite file opened with these
+    /// settings.
+    async fn pragma(name: &str, cache_kib: u32, mmap_mib: u32) -> (i64, i64) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
         let db = Db::connect(&Connect {
@@ -339,23 +348,44 @@ mod tests {
             max_connections: 2,
             statement_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
-            sqlite_cache_kib: kib,
+            sqlite_cache_kib: cache_kib,
+            sqlite_mmap_mib: mmap_mib,
         })
         .await
         .unwrap();
-        let row = db
+        let sql = format!("PRAGMA {name}");
+        let read: i64 = db
             .reader()
-            .fetch_one("PRAGMA cache_size", &[])
+            .fetch_one(&sql, &[])
             .await
+            .unwrap()
+            .get(name)
             .unwrap();
-        let size: i64 = row.get("cache_size").unwrap();
+        let Pools::Sqlite { write, .. } = &db.pools else {
+            unreachable!("an SQLite URL")
+        };
+        let written: i64 = sqlx::query_scalar(&sql).fetch_one(write).await.unwrap();
         db.close().await;
-        size
+        (read, written)
+    }
+
+    async fn cache_size(kib: u32) -> i64 {
+        pragma("cache_size", kib, 0).await.0
     }
 
     #[tokio::test]
     async fn the_sqlite_page_cache_is_the_size_asked_for_or_sqlites_own() {
         assert_eq!(cache_size(65_536).await, -65_536, "64 MiB, in KiB");
         assert_eq!(cache_size(0).await, -2_000, "SQLite's default");
+    }
+
+    #[tokio::test]
+    async fn every_sqlite_connection_maps_as_much_of_the_file_as_asked() {
+        assert_eq!(pragma("mmap_size", 0, 256).await, (256 << 20, 256 << 20));
+        assert_eq!(pragma("mmap_size", 0, 0).await, (0, 0));
+        // SQLite caps the map (at just under 2 GiB as built here); the default asks for
+        // all of that.
+        let (capped, _) = pragma("mmap_size", 0, crate::SQLITE_MMAP_MIB).await;
+        assert!(capped > 2000 << 20 && capped <= 2048 << 20, "{capped}");
     }
 }
