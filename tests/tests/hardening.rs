@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 on_both_backends!(
     the_http_transport_refuses_what_the_graphql_over_http_rules_refuse,
     expensive_documents_are_refused_before_they_run,
+    a_document_sent_again_runs_with_its_own_operation_and_variables,
     every_graphql_transport_ws_close_code_is_honoured,
 );
 
@@ -213,6 +214,53 @@ async fn the_http_transport_refuses_what_the_graphql_over_http_rules_refuse(back
     backend.cleanup().await;
 }
 
+/// The server keeps parsed documents by their text (crates/api/src/documents.rs): a document
+/// sent again must still run the operation that request names, with that request's
+/// variables, and a document that does not parse must keep failing.
+async fn a_document_sent_again_runs_with_its_own_operation_and_variables(backend: Backend) {
+    let server = start(&backend).await;
+    let staff = Newsroom::hire(&server).await;
+    let first = staff.editor.create(short_article("First of two")).await;
+    let second = staff.editor.create(short_article("Second of two")).await;
+    const DOC: &str = "query One($id: ID!) { article(id: $id) { headline } } \
+                       query Head { head }";
+    let head = staff.viewer.head().await;
+    for round in 0..3 {
+        for (id, headline) in [(&first, "First of two"), (&second, "Second of two")] {
+            let reply = staff
+                .viewer
+                .send(staff.viewer.request().json(&json!({
+                    "query": DOC,
+                    "operationName": "One",
+                    "variables": { "id": id },
+                })))
+                .await;
+            assert_eq!(reply.status, 200, "round {round}: {}", reply.body);
+            assert_eq!(
+                reply.body["data"]["article"]["headline"], headline,
+                "round {round}"
+            );
+        }
+        let reply = staff
+            .viewer
+            .send(
+                staff
+                    .viewer
+                    .request()
+                    .json(&json!({ "query": DOC, "operationName": "Head" })),
+            )
+            .await;
+        assert_eq!(reply.body["data"]["head"], head, "round {round}");
+        // Without a name the document is ambiguous, kept or not.
+        let reply = staff.viewer.post(DOC, json!({ "id": first })).await;
+        assert_rejected(&reply, 400, "no operation named");
+        let reply = staff.viewer.post("{ head", json!({})).await;
+        assert_rejected(&reply, 400, "a document that does not parse");
+    }
+    server.shutdown().await.unwrap();
+    backend.cleanup().await;
+}
+
 async fn expensive_documents_are_refused_before_they_run(backend: Backend) {
     let server = start(&backend).await;
     let staff = Newsroom::hire(&server).await;
@@ -246,6 +294,11 @@ async fn expensive_documents_are_refused_before_they_run(backend: Backend) {
         )
         .await;
     assert_rejected(&reply, 400, "alias flood in a fragment");
+    // Sent again, the flood is served from the kept parse and refused the same way.
+    let reply = client
+        .post(&format!("{{ {} }}", aliases(31)), json!({}))
+        .await;
+    assert_rejected(&reply, 400, "alias flood sent again");
     // Mutations are no way around it: an alias flood of createArticle writes nothing.
     let flood = (0..40)
         .map(|i| {

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::auth::{self, Principal};
+use crate::documents::{Documents, Parsed};
 use crate::error::{ApiError, ErrorCode};
 use crate::schema::{Loaders, RequestContext};
 use crate::{AppState, ClientAddr, REQUEST_ID_HEADER};
@@ -152,17 +153,22 @@ pub struct Prepared {
 pub fn prepare(
     mut request: async_graphql::Request,
     max_aliases: usize,
+    documents: &Documents,
 ) -> Result<Prepared, Rejection> {
-    let doc = match async_graphql::parser::parse_query(&request.query) {
-        Ok(doc) => doc,
-        Err(e) => {
-            return Err(Rejection::new(
+    let parsed = documents
+        .get_or_parse(&request.query, |text| {
+            let doc = async_graphql::parser::parse_query(text)?;
+            let aliases = count_aliases(&doc);
+            Ok(Parsed { doc, aliases })
+        })
+        .map_err(|e: async_graphql::parser::Error| {
+            Rejection::new(
                 StatusCode::BAD_REQUEST,
                 bad_request(format!("the document does not parse: {e}")),
-            ))
-        }
-    };
-    let Some(operation) = select_operation(&doc, request.operation_name.as_deref()) else {
+            )
+        })?;
+    let doc = &parsed.doc;
+    let Some(operation) = select_operation(doc, request.operation_name.as_deref()) else {
         return Err(Rejection::new(
             StatusCode::BAD_REQUEST,
             bad_request(match &request.operation_name {
@@ -185,11 +191,11 @@ pub fn prepare(
         .unwrap_or_else(|| "fragment".to_owned());
     let introspection_only = is_introspection_only(&operation.node.selection_set.node);
     let depth_without_of_type = if introspection_only {
-        depth_without_of_type(&doc, &operation.node.selection_set.node)
+        depth_without_of_type(doc, &operation.node.selection_set.node)
     } else {
         0
     };
-    let aliases = count_aliases(&doc);
+    let aliases = parsed.aliases;
     if aliases > max_aliases {
         return Err(Rejection::new(
             StatusCode::BAD_REQUEST,
@@ -198,7 +204,7 @@ pub fn prepare(
             )),
         ));
     }
-    request.set_parsed_query(doc);
+    request.set_parsed_query(doc.clone());
     Ok(Prepared {
         request,
         kind,
@@ -553,7 +559,7 @@ async fn run(
     request_id: Option<String>,
 ) -> Response {
     let rid = request_id.as_deref();
-    let prepared = match prepare(request, state.limits().max_aliases) {
+    let prepared = match prepare(request, state.limits().max_aliases, state.documents()) {
         Ok(p) => p,
         Err(mut r) => {
             // A document that does not parse (or names no operation, or floods aliases) is a

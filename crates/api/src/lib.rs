@@ -17,6 +17,8 @@ pub mod access_log;
 pub mod auth;
 pub mod console;
 mod cors;
+mod documents;
+pub use documents::DOCUMENTS_KEPT;
 pub mod error;
 mod http;
 mod ide;
@@ -69,6 +71,8 @@ pub struct ApiLimits {
     pub max_aliases: usize,
     /// Most directives on one field.
     pub max_directives: usize,
+    /// Parsed documents kept by their text (see `documents.rs`); 0 parses every request.
+    pub documents_kept: usize,
     /// Page size when `first` is absent.
     pub default_page_size: u32,
     /// Largest `first` accepted.
@@ -127,6 +131,7 @@ impl Default for ApiLimits {
             max_complexity: 10_000,
             max_aliases: 30,
             max_directives: 10,
+            documents_kept: documents::DOCUMENTS_KEPT,
             default_page_size: 20,
             max_page_size: 100,
             request_timeout: Duration::from_secs(30),
@@ -181,6 +186,8 @@ struct Inner {
     /// Every name the schema defines (types, fields, arguments): the only values a metric
     /// label taken from a client's document may have.
     schema_names: std::collections::HashSet<String>,
+    /// Parsed documents kept by their text (see `documents.rs`).
+    documents: documents::Documents,
     /// The webhooks the schema manages and the server's dispatcher delivers.
     webhooks: galley_webhooks::Webhooks,
 }
@@ -210,6 +217,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 introspection_schema,
                 schema_names: schema.names().into_iter().collect(),
+                documents: documents::Documents::new(limits.documents_kept),
                 schema,
                 limiter: auth::RateLimiter::new(
                     limits.rate_limit_per_second,
@@ -256,6 +264,11 @@ impl AppState {
     /// The limits.
     pub fn limits(&self) -> &ApiLimits {
         &self.inner.limits
+    }
+
+    /// The parsed documents kept by their text.
+    pub(crate) fn documents(&self) -> &documents::Documents {
+        &self.inner.documents
     }
 
     /// The `field` label of an operation's metrics: its root field when the schema defines

@@ -464,7 +464,7 @@ impl Connection {
                     .await;
                 return;
             }
-            let prepared = match prepare(request, state.limits().max_aliases) {
+            let prepared = match prepare(request, state.limits().max_aliases, state.documents()) {
                 Ok(p) => p,
                 Err(r) => {
                     let _ = tx
