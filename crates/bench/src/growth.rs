@@ -278,31 +278,24 @@ async fn database_pages(
         let (id, after) = picks[i];
         let article_sql = article_sql.as_str();
         async move {
+            // The same two statements on either pool (their row types differ).
+            macro_rules! read_page {
+                ($pool:expr) => {{
+                    sqlx::query(article_sql).bind(id).fetch_one($pool).await?;
+                    let rows = sqlx::query(HISTORY_SQL)
+                        .bind(id)
+                        .bind(after)
+                        .fetch_all($pool)
+                        .await?;
+                    for row in &rows {
+                        row.try_get::<serde_json::Value, _>("payload")?;
+                    }
+                    rows.len()
+                }};
+            }
             let events = match raw {
-                Raw::Pg(p) => {
-                    sqlx::query(article_sql).bind(id).fetch_one(p).await?;
-                    sqlx::query(HISTORY_SQL)
-                        .bind(id)
-                        .bind(after)
-                        .fetch_all(p)
-                        .await?
-                        .iter()
-                        .map(|r| r.try_get::<serde_json::Value, _>("payload").map(|_| ()))
-                        .collect::<Result<Vec<()>, _>>()?
-                        .len()
-                }
-                Raw::Sqlite(p) => {
-                    sqlx::query(article_sql).bind(id).fetch_one(p).await?;
-                    sqlx::query(HISTORY_SQL)
-                        .bind(id)
-                        .bind(after)
-                        .fetch_all(p)
-                        .await?
-                        .iter()
-                        .map(|r| r.try_get::<serde_json::Value, _>("payload").map(|_| ()))
-                        .collect::<Result<Vec<()>, _>>()?
-                        .len()
-                }
+                Raw::Pg(p) => read_page!(p),
+                Raw::Sqlite(p) => read_page!(p),
             };
             anyhow::ensure!(events >= 9, "a history page read {events} events");
             Ok(())
