@@ -279,9 +279,22 @@ async fn metrics_have_help_process_and_build_info_and_a_tokenless_listener(backe
         "# HELP graphql_operations_total ",
         "# HELP galley_build_info ",
         "# HELP process_resident_memory_bytes ",
+        "# HELP galley_search_index_lag_events ",
     ] {
         assert!(text.contains(help), "missing {help:?} in\n{text}");
     }
+    // How far the search index has got, sampled at the scrape. Other servers in this test
+    // process share the recorder, so only that the samples are there is asserted, not this
+    // server's figures.
+    let gauge = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} sample in\n{text}"))
+    };
+    assert!(gauge("galley_search_index_lag_events") >= 0.0);
+    assert!(gauge("galley_search_index_position") >= 0.0);
     let build = format!(
         "galley_build_info{{version=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION")

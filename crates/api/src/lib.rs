@@ -438,8 +438,11 @@ async fn metrics_endpoint(
 /// date. Served by /metrics and by the separate metrics listener ([`metrics_router`]).
 async fn render_metrics(state: &AppState) -> axum::response::Response {
     metrics::sample_at_scrape();
-    if let Ok(head) = state.store().head().await {
-        ::metrics::gauge!("galley_log_head_position").set(head as f64);
+    // The head and the search checkpoint, read in one snapshot.
+    if let Ok(index) = state.store().search_index().await {
+        ::metrics::gauge!("galley_log_head_position").set(index.head as f64);
+        ::metrics::gauge!("galley_search_index_position").set(index.checkpoint as f64);
+        ::metrics::gauge!("galley_search_index_lag_events").set(index.lag() as f64);
     }
     ::metrics::gauge!("galley_websocket_connections").set(state.open_websockets() as f64);
     (

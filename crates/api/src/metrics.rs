@@ -5,7 +5,7 @@
 //! status), `graphql_operations_total` and `graphql_operation_duration_seconds` (by operation
 //! type, root field and outcome), `galley_commands_total` (by command and outcome),
 //! `galley_events_appended_total`, `galley_feed_lag_seconds` (commit to delivery on a
-//! subscription), `galley_log_head_position`, `galley_scheduler_*`, `galley_webhook_*`
+//! subscription), `galley_log_head_position`, `galley_search_index_*`, `galley_scheduler_*`, `galley_webhook_*`
 //! (deliveries by outcome, lag per endpoint, disabled endpoints), `galley_build_info` (value
 //! 1, labelled with the version), and the process metrics of `metrics-process`
 //! (`process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds`, …),
@@ -119,6 +119,14 @@ fn describe() {
     describe_gauge!(
         "galley_log_head_position",
         "Position of the last committed event in the log, sampled at scrape time."
+    );
+    describe_gauge!(
+        "galley_search_index_position",
+        "Position of the last event the search index has reached, sampled at scrape time."
+    );
+    describe_gauge!(
+        "galley_search_index_lag_events",
+        "Events committed but not yet indexed for text search (the head minus the search index's checkpoint), sampled at scrape time."
     );
     describe_gauge!(
         "galley_websocket_connections",
