@@ -141,6 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let code = match cmd {
                 ProjectionsCommand::Rebuild => {
                     let n = store.rebuild_projections().await?;
+                    analyze(&store).await?;
                     println!("rebuilt projections from {n} event(s)");
                     ExitCode::SUCCESS
                 }
@@ -190,6 +191,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     };
                     eprintln!("indexing the imported events for search");
                     let index = store.index_search().await?;
+                    analyze(&store).await?;
                     println!(
                         "imported {n} event(s); search indexed up to position {}",
                         index.checkpoint
@@ -200,6 +202,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Updates the planner statistics after a bulk write (see [`Store::analyze`]), saying so.
+async fn analyze(store: &Store) -> anyhow::Result<()> {
+    if store.backend() == galley_storage::BackendKind::Postgres {
+        eprintln!("updating the database's planner statistics (ANALYZE)");
+    }
+    store
+        .analyze()
+        .await
+        .context("cannot update the planner statistics")?;
+    Ok(())
 }
 
 async fn connect(global: &GlobalArgs, migrate: bool) -> anyhow::Result<Store> {

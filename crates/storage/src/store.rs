@@ -649,6 +649,19 @@ impl Store {
         Ok(events.len() as u64)
     }
 
+    /// Brings PostgreSQL's planner statistics up to date (`ANALYZE`, which samples each
+    /// table: seconds, not a scan), for after a bulk import or a rebuild, so that the first
+    /// queries are planned on the tables as they are rather than as autovacuum last saw
+    /// them. Returns whether anything was done: SQLite keeps no statistics unless asked to,
+    /// and Galley's queries are planned without them there, so it is left alone.
+    pub async fn analyze(&self) -> Result<bool, StoreError> {
+        if self.backend() != BackendKind::Postgres {
+            return Ok(false);
+        }
+        self.inner.db.reader().execute("ANALYZE", &[]).await?;
+        Ok(true)
+    }
+
     /// The user with this name (surrounding spaces ignored).
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         auth::rows::user_by_name(self.inner.db.reader(), name.trim()).await

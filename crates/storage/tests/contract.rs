@@ -2379,6 +2379,24 @@ async fn import_of_an_export_gives_identical_projections(db: &TestDb) {
     assert_eq!(target.store.head().await.unwrap(), exported.len() as u64);
     assert_eq!(snapshot(&target, &ids).await, before);
     assert!(target.store.verify_projections().await.unwrap().is_empty());
+    // After a bulk import the planner's statistics are brought up to date on PostgreSQL
+    // (SQLite keeps none): the events table is analysed, every imported row counted.
+    let analysed = target.store.analyze().await.unwrap();
+    assert_eq!(analysed, db.backend == "postgres");
+    if analysed {
+        // `reltuples` is written by ANALYZE in the catalog (the statistics views are
+        // reported asynchronously); before it, a fresh table has none.
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&target.url)
+            .await
+            .unwrap();
+        let tuples: f32 =
+            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(tuples as usize, exported.len());
+        sqlx::Connection::close(conn).await.unwrap();
+    }
     // The log goes on where the import ended.
     let cast = Cast::default();
     let id = create(&target.store, &cast, "After import").await;
