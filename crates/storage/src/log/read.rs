@@ -107,7 +107,11 @@ pub(crate) async fn read_stream(
         Direction::Forward => " ORDER BY version ASC",
         Direction::Backward => " ORDER BY version DESC",
     };
-    sql += &format!(" LIMIT {}", push_arg(&mut args, i64::from(limit)));
+    // The limit is written into the statement, not bound: PostgreSQL plans a prepared
+    // statement once for all values, and with a bound limit it cannot know that a page
+    // wants a few rows of one stream (docs/BENCHMARKS.md, growth). A number cannot inject
+    // anything, and a page size is one of a few values, so the statement cache holds them.
+    sql += &format!(" LIMIT {limit}");
     exec.fetch_all(&sql, &args)
         .await?
         .iter()
