@@ -551,6 +551,18 @@ async fn live_stages(
         &r,
         "q/s",
     ));
+    // The same read served over HTTP with nothing else in the way, to the same client.
+    let (raw_addr, raw_server) = reads::serve_raw_article(&raw).await?;
+    let raw_client = Client::new(raw_addr, "unused")?;
+    let h = reads::galley_article(&raw_client, Arc::clone(&ids), plan.read_clients, window).await;
+    raw_server.abort();
+    let h = h?;
+    rows.push(Row::measured(name, "reads", &case, &g, "req/s").against(
+        "raw SQL over HTTP (axum, same client)",
+        &g,
+        &h,
+        "req/s",
+    ));
     let g = reads::galley_list(&client, plan.read_clients, window).await?;
     let r = reads::raw_list(&raw, plan.read_clients, window).await?;
     let case = format!("articles(first: 50), {} clients", plan.read_clients);

@@ -95,6 +95,76 @@ pub async fn raw_article(
     Ok(drive(states, window, op).await?.0)
 }
 
+/// The read of [`raw_article`] served over HTTP by a bare axum handler in this process, for the
+/// same client as `article(id)`: the same request body, an answer of the same shape with the
+/// same twelve fields, and nothing between them but JSON and the statement (no
+/// authentication, GraphQL, rate limit, request id, tracing or metrics). Galley next to it is
+/// what Galley's request path costs beyond the query and the transport. Serves until the
+/// returned task is aborted.
+pub async fn serve_raw_article(
+    raw: &Raw,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+
+    async fn article(
+        State(raw): State<Raw>,
+        axum::Json(body): axum::Json<serde_json::Value>,
+    ) -> Result<axum::Json<serde_json::Value>, (StatusCode, String)> {
+        let bad = |e: String| (StatusCode::BAD_REQUEST, e);
+        let id = body["variables"]["id"]
+            .as_str()
+            .ok_or_else(|| bad("no id".into()))
+            .and_then(|s| Uuid::parse_str(s).map_err(|e| bad(e.to_string())))?;
+        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1");
+        let failed = |e: sqlx::Error| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        // The fields `gql::ARTICLE` asks for, decoded from the row as the store decodes them.
+        macro_rules! answer {
+            ($pool:expr) => {{
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .fetch_one($pool)
+                    .await
+                    .map_err(failed)?;
+                let get = |e: sqlx::Error| failed(e);
+                json!({ "data": { "article": {
+                    "id": row.try_get::<Uuid, _>("id").map_err(get)?.to_string(),
+                    "version": row.try_get::<i64, _>("version").map_err(get)?,
+                    "status": row.try_get::<String, _>("status").map_err(get)?,
+                    "headline": row.try_get::<String, _>("headline").map_err(get)?,
+                    "standfirst": row.try_get::<String, _>("standfirst").map_err(get)?,
+                    "body": row.try_get::<String, _>("body").map_err(get)?,
+                    "slug": row.try_get::<Option<String>, _>("slug").map_err(get)?,
+                    "category": row.try_get::<Option<String>, _>("category").map_err(get)?,
+                    "tags": row.try_get::<sqlx::types::Json<serde_json::Value>, _>("tags").map_err(get)?.0,
+                    "byline": row.try_get::<sqlx::types::Json<serde_json::Value>, _>("byline").map_err(get)?.0,
+                    "language": row.try_get::<String, _>("language").map_err(get)?,
+                    "updatedAt": row
+                        .try_get::<chrono::DateTime<chrono::Utc>, _>("updated_at")
+                        .map_err(get)?
+                        .to_rfc3339(),
+                } } })
+            }};
+        }
+        Ok(axum::Json(match &raw {
+            Raw::Pg(p) => answer!(p),
+            Raw::Sqlite(p) => answer!(p),
+        }))
+    }
+
+    let app = axum::Router::new()
+        .route("/graphql", axum::routing::post(article))
+        .with_state(raw.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("bench: the raw-SQL HTTP server stopped: {e}");
+        }
+    });
+    Ok((addr, task))
+}
+
 /// The same list read in SQL: the newest 51 rows by `(updated_at, id)` (one more than the
 /// page, as the store asks for, to know whether a next page exists).
 pub async fn raw_list(raw: &Raw, clients: usize, window: Window) -> anyhow::Result<Measured> {
