@@ -7,7 +7,7 @@
 //! parsed tree instead of parsing it again.
 //!
 //! The cache is bounded three ways: by entries, by the size of one document, and by the
-//! text of all the documents it keeps (a parsed tree is a small multiple of its text).
+//! text of all the documents it keeps (see [`TEXT_KEPT`]).
 //! Documents that fail to parse are never kept. A client sending a fresh document with
 //! every request only turns entries over, at one parse per request, as without the cache.
 
@@ -21,8 +21,10 @@ use lru::LruCache;
 pub const DOCUMENTS_KEPT: usize = 256;
 /// The largest document kept, in bytes of text; a larger one is parsed every time.
 pub const LARGEST_KEPT: usize = 4 * 1024;
-/// The text of all kept documents together, in bytes.
-pub const TEXT_KEPT: usize = 256 * 1024;
+/// The text of all kept documents together, in bytes. A parsed tree can be about a hundred
+/// times its text (a 4 KiB document of two-byte fields is some 2,000 nodes), so this bounds
+/// the cache's memory to a few MiB whatever clients send.
+pub const TEXT_KEPT: usize = 64 * 1024;
 
 /// A document that parsed, with what `prepare` counts in it.
 #[derive(Debug)]

@@ -256,7 +256,7 @@ pub struct ServeArgs {
     pub max_directives: usize,
     /// Parsed GraphQL documents kept by their text, so that a document sent again is not
     /// parsed again (0: parse every request). Only documents of at most 4 KiB are kept, and
-    /// 256 KiB of text in all.
+    /// 64 KiB of text in all.
     #[arg(long, env = "GALLEY_DOCUMENTS_KEPT", default_value_t = galley_api::DOCUMENTS_KEPT)]
     pub documents_kept: usize,
     /// Largest page size (`first`).
