@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::db::{Backend, BenchDb, Raw};
 use crate::gql::{self, Client};
 use crate::loggen::LogGen;
+use crate::reads::ARTICLE_COLUMNS;
 use crate::report::{self, Row};
 use crate::server::Galley;
 use crate::stats::{sequential, Measured, Rng};
@@ -160,17 +161,13 @@ async fn grow(plan: &Plan, bin: &Path, db: &BenchDb, rows: &mut Vec<Row>) -> any
             &history_small,
         ));
         let raw = db.raw(1).await?;
+        let ids = generator.finished();
         let small: Vec<(Uuid, i64)> = (0..DB_SAMPLES)
-            .map(|_| {
-                let ids = generator.finished();
-                (ids[rng.below(ids.len() as u64) as usize].as_uuid(), 0)
-            })
+            .map(|_| (ids[rng.below(ids.len() as u64) as usize].as_uuid(), 0))
             .collect();
+        let big_uuid = generator.big().0.as_uuid();
         let big: Vec<(Uuid, i64)> = (0..DB_SAMPLES)
-            .map(|_| {
-                let after = rng.below(big_events.saturating_sub(50)) as i64;
-                (generator.big().0.as_uuid(), after)
-            })
+            .map(|_| (big_uuid, rng.below(big_events.saturating_sub(50)) as i64))
             .collect();
         for (label, picks) in [
             ("article with 9-17 events", &small),
@@ -238,12 +235,6 @@ pub fn events_label(n: u64) -> String {
 /// Pages read in the database alone at each size, beside the HTTP figures (the first five are
 /// the warm-up).
 const DB_SAMPLES: usize = 305;
-
-/// The columns the store reads for an article (`ARTICLE_COLUMNS` in crates/storage/src/read/rows.rs).
-const ARTICLE_COLUMNS: &str = "id, version, status, revision, headline, standfirst, body, slug, \
-     category, tags, byline, language, live_revision, approved_revision, embargo_until, \
-     scheduled_for, schedule_blocked_reason, authors, reviewers, created_at, \
-     first_submitted_at, submitted_at, first_published_at, last_published_at, updated_at";
 
 /// What the store reads for a history page (`read_stream` in crates/storage/src/log/read.rs).
 const HISTORY_SQL: &str = "SELECT position, event_id, article_id, version, event_type, \

@@ -14,7 +14,8 @@ use crate::gql::{self, Client};
 use crate::stats::{drive, Measured, Op, Rng, Window};
 
 /// The columns the store reads for an article (`ARTICLE_COLUMNS` in crates/storage/src/read/rows.rs).
-const ARTICLE_COLUMNS: &str = "id, version, status, revision, headline, standfirst, body, slug, \
+pub(crate) const ARTICLE_COLUMNS: &str =
+    "id, version, status, revision, headline, standfirst, body, slug, \
      category, tags, byline, language, live_revision, approved_revision, embargo_until, \
      scheduled_for, schedule_blocked_reason, authors, reviewers, created_at, \
      first_submitted_at, submitted_at, first_published_at, last_published_at, updated_at";
@@ -108,7 +109,7 @@ pub async fn serve_raw_article(
     use axum::http::StatusCode;
 
     async fn article(
-        State(raw): State<Raw>,
+        State((raw, sql)): State<(Raw, Arc<str>)>,
         axum::Json(body): axum::Json<serde_json::Value>,
     ) -> Result<axum::Json<serde_json::Value>, (StatusCode, String)> {
         let bad = |e: String| (StatusCode::BAD_REQUEST, e);
@@ -116,7 +117,6 @@ pub async fn serve_raw_article(
             .as_str()
             .ok_or_else(|| bad("no id".into()))
             .and_then(|s| Uuid::parse_str(s).map_err(|e| bad(e.to_string())))?;
-        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1");
         let failed = |e: sqlx::Error| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         // The fields `gql::ARTICLE` asks for, decoded from the row as the store decodes them.
         macro_rules! answer {
@@ -126,22 +126,21 @@ pub async fn serve_raw_article(
                     .fetch_one($pool)
                     .await
                     .map_err(failed)?;
-                let get = |e: sqlx::Error| failed(e);
                 json!({ "data": { "article": {
-                    "id": row.try_get::<Uuid, _>("id").map_err(get)?.to_string(),
-                    "version": row.try_get::<i64, _>("version").map_err(get)?,
-                    "status": row.try_get::<String, _>("status").map_err(get)?,
-                    "headline": row.try_get::<String, _>("headline").map_err(get)?,
-                    "standfirst": row.try_get::<String, _>("standfirst").map_err(get)?,
-                    "body": row.try_get::<String, _>("body").map_err(get)?,
-                    "slug": row.try_get::<Option<String>, _>("slug").map_err(get)?,
-                    "category": row.try_get::<Option<String>, _>("category").map_err(get)?,
-                    "tags": row.try_get::<sqlx::types::Json<serde_json::Value>, _>("tags").map_err(get)?.0,
-                    "byline": row.try_get::<sqlx::types::Json<serde_json::Value>, _>("byline").map_err(get)?.0,
-                    "language": row.try_get::<String, _>("language").map_err(get)?,
+                    "id": row.try_get::<Uuid, _>("id").map_err(failed)?.to_string(),
+                    "version": row.try_get::<i64, _>("version").map_err(failed)?,
+                    "status": row.try_get::<String, _>("status").map_err(failed)?,
+                    "headline": row.try_get::<String, _>("headline").map_err(failed)?,
+                    "standfirst": row.try_get::<String, _>("standfirst").map_err(failed)?,
+                    "body": row.try_get::<String, _>("body").map_err(failed)?,
+                    "slug": row.try_get::<Option<String>, _>("slug").map_err(failed)?,
+                    "category": row.try_get::<Option<String>, _>("category").map_err(failed)?,
+                    "tags": row.try_get::<sqlx::types::Json<serde_json::Value>, _>("tags").map_err(failed)?.0,
+                    "byline": row.try_get::<sqlx::types::Json<serde_json::Value>, _>("byline").map_err(failed)?.0,
+                    "language": row.try_get::<String, _>("language").map_err(failed)?,
                     "updatedAt": row
                         .try_get::<chrono::DateTime<chrono::Utc>, _>("updated_at")
-                        .map_err(get)?
+                        .map_err(failed)?
                         .to_rfc3339(),
                 } } })
             }};
@@ -154,7 +153,12 @@ pub async fn serve_raw_article(
 
     let app = axum::Router::new()
         .route("/graphql", axum::routing::post(article))
-        .with_state(raw.clone());
+        .with_state((
+            raw.clone(),
+            Arc::<str>::from(format!(
+                "SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = $1"
+            )),
+        ));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {

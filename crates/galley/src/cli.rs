@@ -206,13 +206,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Updates the planner statistics after a bulk write (see [`Store::analyze`]), saying so.
 async fn analyze(store: &Store) -> anyhow::Result<()> {
-    if store.backend() == galley_storage::BackendKind::Postgres {
-        eprintln!("updating the database's planner statistics (ANALYZE)");
-    }
-    store
+    if store
         .analyze()
         .await
-        .context("cannot update the planner statistics")?;
+        .context("cannot update the planner statistics")?
+    {
+        eprintln!("updated the database's planner statistics (ANALYZE)");
+    }
     Ok(())
 }
 

@@ -107,16 +107,21 @@ pub(crate) async fn read_stream(
         Direction::Forward => " ORDER BY version ASC",
         Direction::Backward => " ORDER BY version DESC",
     };
-    // The limit is written into the statement, not bound: PostgreSQL plans a prepared
-    // statement once for all values, and with a bound limit it cannot know that a page
-    // wants a few rows of one stream (docs/BENCHMARKS.md, growth). A number cannot inject
-    // anything, and a page size is one of a few values, so the statement cache holds them.
-    sql += &format!(" LIMIT {limit}");
+    sql += &page_limit(limit);
     exec.fetch_all(&sql, &args)
         .await?
         .iter()
         .map(decode)
         .collect()
+}
+
+/// A page read's `LIMIT`, written into the statement rather than bound, as the article lists
+/// write theirs (`read/articles.rs`): PostgreSQL may plan a prepared statement once for all
+/// values, and with a bound limit that plan cannot know that a page wants a few rows
+/// (docs/BENCHMARKS.md, growth). A number cannot inject anything, and pages come in a few
+/// sizes, so the statement cache holds them all.
+fn page_limit(limit: u32) -> String {
+    format!(" LIMIT {limit}")
 }
 
 /// The global log after a position (see [`crate::Store::read_all`]).
@@ -141,10 +146,8 @@ pub(crate) async fn read_all(
         );
         sql += &format!(" AND event_type IN ({list})");
     }
-    sql += &format!(
-        " ORDER BY position ASC LIMIT {}",
-        push_arg(&mut args, i64::from(limit))
-    );
+    sql += " ORDER BY position ASC";
+    sql += &page_limit(limit);
     exec.fetch_all(&sql, &args)
         .await?
         .iter()
