@@ -154,10 +154,7 @@ impl Listener for Inner {
         if channel == TOKENS_CHANNEL {
             self.tokens.clear();
         } else {
-            match payload.parse::<Position>() {
-                Ok(head) => self.feed.bump(head),
-                Err(_) => self.feed.ring(),
-            }
+            self.feed.notified(payload);
         }
     }
 

@@ -1,7 +1,9 @@
 //! The doorbell: rung after every commit this process makes and, on PostgreSQL, for every
-//! append any process notifies. It carries the newest head this process knows of, but only
-//! to decide whether to ring: readers always re-read the log, so a lost, late or duplicated
-//! ring can delay an event but never lose, duplicate or reorder one.
+//! append any process notifies. It carries the newest head this process knows of, and how
+//! often it was rung without one: a reader that already holds every event up to the head
+//! (the shared tail, given this process's own commits by the writer) need not read, and an
+//! unconditional ring always makes it read. A lost, late or duplicated ring can delay an
+//! event but never lose, duplicate or reorder one.
 
 use tokio::sync::watch;
 
@@ -14,6 +16,9 @@ pub(crate) struct Bell {
     pub(crate) head: Position,
     /// Set when the store closes; subscribers end.
     pub(crate) closed: bool,
+    /// How many unconditional rings there were ([`Doorbell::ring`]): appends may have been
+    /// missed, so the log must be read whatever the head says.
+    pub(crate) rings: u64,
 }
 
 /// The doorbell itself.
@@ -43,7 +48,7 @@ impl Doorbell {
 
     /// Rings unconditionally, for when appends may have been missed.
     pub(crate) fn ring(&self) {
-        self.bell.send_modify(|_| {});
+        self.bell.send_modify(|bell| bell.rings += 1);
     }
 
     pub(crate) fn close(&self) {

@@ -4,7 +4,11 @@
 //! reads the log after the last position it has seen, unfiltered, into a tail of the newest
 //! events ([`TAIL_EVENTS`] at most, contiguous). Subscribers wait for the tail to move and take
 //! what matches their filter from memory, so 500 subscribers cost one query per commit, not
-//! 500. A subscriber the tail does not cover (its position is older than the tail's oldest
+//! 500. The events this store's own writer commits are handed to the tail at commit
+//! ([`Feed::committed`]) when the tail ends where the commit began, so on a single replica the
+//! reader reads nothing at all: it reads only what other processes commit (rung by their
+//! notifications), after an unconditional ring, and to catch up. A subscriber the tail does
+//! not cover (its position is older than the tail's oldest
 //! event: a catch-up from an earlier position, or one that fell behind) reads the log itself
 //! with its own filter, exactly as every subscriber did before, until the tail covers it.
 //!
@@ -43,6 +47,8 @@ pub(crate) struct Feed {
     bell: Doorbell,
     shared: Arc<Shared>,
     db: Db,
+    /// Names this store in its appends' notifications (see [`Feed::notified`]).
+    origin: String,
 }
 
 #[derive(Debug)]
@@ -90,8 +96,11 @@ impl Tail {
         Some((events, last))
     }
 
+    /// Appends the events of `page` after the last one held (a page may overlap what the
+    /// writer put in meanwhile: those are skipped, so the tail stays contiguous).
     fn push(&mut self, page: Vec<StoredEvent>, capacity: usize) {
-        for event in page {
+        let last = self.last.unwrap_or(self.base);
+        for event in page.into_iter().filter(|e| e.position > last) {
             self.events.push_back(event);
         }
         while self.events.len() > capacity {
@@ -123,11 +132,58 @@ impl Feed {
                 reads: AtomicU64::new(0),
             }),
             db,
+            origin: uuid::Uuid::now_v7().simple().to_string(),
+        }
+    }
+
+    /// What names this store's appends in their notifications.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// A notification of an append (`<head>` or `<head> <origin>`) from the PostgreSQL
+    /// listener. This store's own are left to its writer, which hands their events to the
+    /// tail and rings after the commit (the notification may arrive first, and a read for it
+    /// would find the tail already behind); any other rings for its head, and one that does
+    /// not parse rings unconditionally.
+    pub(crate) fn notified(&self, payload: &str) {
+        let (head, origin) = match payload.split_once(' ') {
+            Some((head, origin)) => (head, Some(origin)),
+            None => (payload, None),
+        };
+        match head.parse::<Position>() {
+            Ok(_) if origin == Some(self.origin.as_str()) => {}
+            Ok(head) => self.bell.bump(head),
+            Err(_) => self.bell.ring(),
         }
     }
 
     /// Rings for a head that is newer than any seen so far.
     pub(crate) fn bump(&self, head: Position) {
+        self.bell.bump(head);
+    }
+
+    /// This store's writer committed `events`, the log's positions after `began` (the head
+    /// its transaction found under the log lock) up to the new head, and then rings. When
+    /// the tail ends at `began`, nothing can lie between, so the events join the tail and the
+    /// shared reader has nothing to read for this commit; otherwise (the reader is behind, has
+    /// read them already, or has not started) the reader reads the log as for any ring.
+    pub(crate) fn committed(&self, began: Position, events: Vec<StoredEvent>) {
+        let Some(head) = events.last().map(|e| e.position) else {
+            return;
+        };
+        if self.shared.capacity > 0 {
+            let contiguous = events
+                .iter()
+                .zip(began + 1..)
+                .all(|(e, expected)| e.position == expected);
+            let mut tail = lock(&self.shared.tail);
+            if contiguous && tail.last == Some(began) {
+                tail.push(events, self.shared.capacity);
+                drop(tail);
+                self.shared.moved.send_replace(());
+            }
+        }
         self.bell.bump(head);
     }
 
@@ -227,18 +283,29 @@ impl Feed {
     }
 }
 
-/// The shared reader: after every ring, the log after the tail's last position, into the tail.
+/// The shared reader: after every ring, the log after the tail's last position, into the
+/// tail; nothing when the tail already holds the head the bell carries (this store's own
+/// commits, see [`Feed::committed`]) and the ring was not unconditional.
 async fn read_tail(db: Db, mut bell: watch::Receiver<Bell>, shared: Weak<Shared>) {
+    let mut rings = None;
     loop {
-        let closed = bell.borrow_and_update().closed;
+        let rung = *bell.borrow_and_update();
         let Some(state) = shared.upgrade() else {
             return;
         };
-        if closed {
+        if rung.closed {
             state.moved.send_replace(());
             return;
         }
         let last = lock(&state.tail).last;
+        if rings == Some(rung.rings) && last.is_some_and(|last| last >= rung.head) {
+            drop(state);
+            if bell.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        rings = Some(rung.rings);
         let read = match last {
             // First the head, so that the tail starts at the present, not at the beginning.
             None => log::read::head(db.reader()).await.map(Err),

@@ -39,6 +39,8 @@ pub(crate) struct LogRows {
     keys: Vec<Vec<Arg>>,
     /// The new head of the log, when the set appends events.
     head: Option<u64>,
+    /// The store whose writer appends (see [`LogRows::origin`]).
+    origin: Option<String>,
 }
 
 /// [`LogRows`] as statements: `rows` go with the projections' first group; `head` depends on
@@ -92,6 +94,14 @@ impl LogRows {
         self.head = Some(position);
     }
 
+    /// Names the store whose writer appends these rows in the notification (`<head>
+    /// <origin>`), so that its own listener can leave the commit to the writer, which hands
+    /// the events to its feed itself (`crate::feed::Feed::committed`). Without one (import)
+    /// the notification is the head alone, and every listener rings for it.
+    pub(crate) fn origin(&mut self, origin: &str) {
+        self.origin = Some(origin.to_owned());
+    }
+
     /// The statements that write these rows.
     pub(crate) fn into_parts(self, tx: &Tx) -> LogParts {
         let names = |cols: &[Col]| cols.iter().map(|c| c.0).collect::<Vec<_>>().join(", ");
@@ -113,7 +123,11 @@ impl LogRows {
                 |u| format!("UPDATE log_head SET position = u.head FROM {u}"),
             ));
             // Delivered to every listener at commit, never before; a doorbell only.
-            head.extend(tx.notify_part(NOTIFY_CHANNEL, &position.to_string()));
+            let payload = match &self.origin {
+                Some(origin) => format!("{position} {origin}"),
+                None => position.to_string(),
+            };
+            head.extend(tx.notify_part(NOTIFY_CHANNEL, &payload));
         }
         LogParts { rows, head }
     }

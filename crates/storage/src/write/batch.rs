@@ -22,7 +22,9 @@
 //!    back), so there is no read-back either.
 //!
 //! Then the head moves once, the before-commit hook runs, and the transaction commits once;
-//! if anything fails before or at the commit, no command of the batch is acknowledged. On
+//! if anything fails before or at the commit, no command of the batch is acknowledged. The
+//! committed events go to the feed's shared tail (`Feed::committed`), so live subscribers of
+//! this process get them without a read of the log. On
 //! PostgreSQL a batch of revisions that keep their slugs and tags costs three round trips,
 //! however many commands it holds: `BEGIN` with the head under lock (one simple-protocol
 //! message, see `crate::backend` `PgTx`), one write that also moves the head and calls
@@ -252,6 +254,7 @@ async fn try_batch(
     }
     if !appended.is_empty() {
         log.head(head);
+        log.origin(w.feed.origin());
         let log = log.into_parts(&tx);
         rows.flush(&mut tx, log).await?;
     }
@@ -311,22 +314,31 @@ async fn try_batch(
     #[cfg(debug_assertions)]
     check_answers(&mut tx, &results).await?;
 
+    // The events as a read of the log would return them, for the feed's tail.
+    for event in &mut appended {
+        event.recorded_at = tx.as_kept(event.recorded_at);
+    }
     if let Some(hook) = w.hook() {
-        if hook(appended).await == CommitDecision::Abort {
+        if hook(appended.clone()).await == CommitDecision::Abort {
             tx.rollback().await?;
             return Err(StoreError::BatchFailed {
                 reason: "the transaction was aborted before commit (test hook)".to_owned(),
             });
         }
     }
-    tx.commit().await?;
+    if let Err(e) = tx.commit().await {
+        // The commit may have happened all the same, and this store's listener leaves its
+        // own notifications to the writer: the feed must read the log to find out.
+        w.feed.ring();
+        return Err(e.into());
+    }
     w.commits.fetch_add(1, Ordering::Relaxed);
     w.aggregates.put(
         began,
         head,
         slots.into_iter().map(|(id, slot)| (id, slot.now)),
     );
-    w.feed.bump(head);
+    w.feed.committed(began, appended);
     Ok(results)
 }
 
