@@ -40,16 +40,15 @@ use galley_domain::{Article, ArticleId};
 
 use super::aggregates::Aggregates;
 use super::plan::{
-    claimed_slugs, plan, read_holders, read_tails, same_article_for_retried_creates, Plan,
-    Prepared, Snapshot, Verdict,
+    decide_early, plan, read_holders, read_tails, same_article_for_retried_creates, Plan, Prepared,
+    Snapshot, Verdict,
 };
-use crate::backend::dialect::to_micros;
 use crate::backend::{Db, Tx};
 use crate::error::StoreError;
 use crate::feed::Feed;
 use crate::log::append::LogRows;
-use crate::log::keys::{self, fingerprint};
-use crate::model::{ArticleRecord, CommandOutcome, PendingCommand, StoredEvent};
+use crate::log::keys;
+use crate::model::{ArticleRecord, CommandOutcome, StoredEvent};
 use crate::projections::Rows;
 
 /// What a [`BeforeCommitHook`] decides.
@@ -127,7 +126,7 @@ impl Batches {
     /// failure of the whole batch fails every command.
     pub(crate) async fn execute(
         &self,
-        batch: Vec<PendingCommand>,
+        batch: Vec<Prepared>,
     ) -> Vec<Result<CommandOutcome, StoreError>> {
         let n = batch.len();
         match try_batch(self, batch).await {
@@ -172,22 +171,12 @@ fn as_stored(snapshot: &Snapshot, tx: &Tx) -> Option<ArticleRecord> {
 /// The body of [`crate::Store::execute_batch`]: `Err` fails every command of the batch.
 async fn try_batch(
     w: &Batches,
-    batch: Vec<PendingCommand>,
+    batch: Vec<Prepared>,
 ) -> Result<Vec<Result<CommandOutcome, StoreError>>, StoreError> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    let mut batch: Vec<Prepared> = batch
-        .into_iter()
-        .map(|mut pending| {
-            pending.command.now = to_micros(pending.command.now);
-            let fingerprint = fingerprint(&pending.command);
-            Prepared {
-                pending,
-                fingerprint,
-            }
-        })
-        .collect();
+    let mut batch = batch;
     let _serial = w.batch_lock.lock().await;
     let (mut tx, began) = w.db.begin_write(true).await?;
 
@@ -214,13 +203,14 @@ async fn try_batch(
         }
     }
     start.extend(read_tails(&mut tx, stale).await?);
-    let holders = read_holders(&mut tx, &claimed_slugs(&batch, &start)).await?;
+    let early = decide_early(&batch, &start);
+    let holders = read_holders(&mut tx, &early.slugs).await?;
     let Plan {
         verdicts,
         slots,
         before,
         head,
-    } = plan(&mut tx, &batch, start, &logged, holders, began).await?;
+    } = plan(&mut tx, &batch, start, &logged, holders, early, began).await?;
 
     // Phase 2: write what was accepted, one statement per table.
     let mut rows = Rows::default();

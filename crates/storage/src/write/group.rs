@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::batch::{Batches, BeforeCommitHook};
+use super::plan::Prepared;
 use crate::backend::{is_unique_violation, Db};
 use crate::error::StoreError;
 use crate::feed::Feed;
@@ -26,7 +27,7 @@ type Reply = oneshot::Sender<Result<CommandOutcome, StoreError>>;
 
 /// A queued command and where its answer goes.
 struct Job {
-    pending: PendingCommand,
+    prepared: Prepared,
     reply: Reply,
     /// The caller's span: the batch's span is a child of the first caller's and follows from
     /// the others', so a trace shows the commit its command was part of.
@@ -122,6 +123,7 @@ impl Writer {
         batch: Vec<PendingCommand>,
     ) -> Vec<Result<CommandOutcome, StoreError>> {
         let span = tracing::info_span!("append_batch", size = batch.len());
+        let batch = batch.into_iter().map(Prepared::new).collect();
         self.shared.batches.execute(batch).instrument(span).await
     }
 
@@ -163,7 +165,7 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         if queue
             .send(Job {
-                pending,
+                prepared: Prepared::new(pending),
                 reply,
                 span: tracing::Span::current(),
             })
@@ -205,8 +207,8 @@ async fn run(mut rx: mpsc::Receiver<Job>, shared: Weak<Shared>, max_batch: usize
         for job in &jobs[1..] {
             span.follows_from(&job.span);
         }
-        let (batch, replies): (Vec<PendingCommand>, Vec<Reply>) =
-            jobs.drain(..).map(|job| (job.pending, job.reply)).unzip();
+        let (batch, replies): (Vec<Prepared>, Vec<Reply>) =
+            jobs.drain(..).map(|job| (job.prepared, job.reply)).unzip();
         let n = batch.len();
         // A panic inside the batch (a bug, or a test hook) must not kill the writer and strand
         // every later caller; the batch's callers get an error instead.

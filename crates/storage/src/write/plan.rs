@@ -3,21 +3,41 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use galley_domain::{decide, evolve, Action, Article, ArticleId, Event, SCHEMA_VERSION};
+use galley_domain::{
+    decide, evolve, Action, Article, ArticleId, DomainError, Event, SCHEMA_VERSION,
+};
 use uuid::Uuid;
 
+use crate::backend::dialect::to_micros;
 use crate::backend::{args, Arg, Tx};
 use crate::error::StoreError;
-use crate::log::keys::LoggedKey;
+use crate::log::keys::{fingerprint, LoggedKey};
 use crate::log::read::{decode_event, EVENT_COLUMNS};
 use crate::model::PendingCommand;
 use crate::model::{ArticleRecord, StoredEvent};
 use crate::projections::{changes_content, new_content, Before};
 
-/// A command of the batch with its clock truncated (see [`to_micros`]) and its fingerprint.
+/// A command of the batch with its clock truncated (see [`to_micros`]) and, when it carries
+/// an idempotency key, its fingerprint. Made by the caller's task before the command queues
+/// (see `super::group`), so the writer, which runs one batch at a time, does not hash.
 pub(super) struct Prepared {
     pub(super) pending: PendingCommand,
+    /// Empty without an idempotency key: it is only ever compared under one.
     pub(super) fingerprint: String,
+}
+
+impl Prepared {
+    pub(super) fn new(mut pending: PendingCommand) -> Prepared {
+        pending.command.now = to_micros(pending.command.now);
+        let fingerprint = match pending.idempotency_key {
+            Some(_) => fingerprint(&pending.command),
+            None => String::new(),
+        };
+        Prepared {
+            pending,
+            fingerprint,
+        }
+    }
 }
 
 /// What the plan decided for one command.
@@ -75,43 +95,57 @@ pub(super) struct Plan {
     pub(super) head: u64,
 }
 
-/// The slugs the batch's commands would claim, each decided against the article as committed:
-/// a guess (a command after another one on the same article may claim another slug) that
-/// lets one query find the holders of nearly every slug [`plan`] will check. A slug the
-/// article already holds is no claim ([`plan`] checks only a changed slug), so a batch of
-/// revisions that keep their slugs reads no holders at all.
-pub(super) fn claimed_slugs(
-    batch: &[Prepared],
-    start: &HashMap<ArticleId, Article>,
-) -> BTreeSet<String> {
+/// Every command of the batch decided against its article as committed, before the log's
+/// other reads: the slugs they would claim, and their events for [`plan`] to reuse.
+pub(super) struct Early {
+    /// The slugs the commands would claim: a guess (a command after another one on the same
+    /// article may claim another slug) that lets one query find the holders of nearly every
+    /// slug [`plan`] will check. A slug the article already holds is no claim ([`plan`] checks
+    /// only a changed slug), so a batch of revisions that keep their slugs reads no holders.
+    pub(super) slugs: BTreeSet<String>,
+    /// Each command's decision, by batch index: [`plan`] takes it when no earlier command of
+    /// the batch changed the article, which is then still as committed, instead of deciding
+    /// again.
+    decided: Vec<Option<Result<Vec<Event>, DomainError>>>,
+}
+
+/// Decides every command of the batch against its article as committed (see [`Early`]).
+pub(super) fn decide_early(batch: &[Prepared], start: &HashMap<ArticleId, Article>) -> Early {
     let none = Article::default();
-    batch
-        .iter()
-        .filter_map(|p| {
-            let command = &p.pending.command;
-            let article = start.get(&command.article_id).unwrap_or(&none);
-            let events = decide(article, command.clone()).ok()?;
-            let content = events.iter().rev().find_map(|e| new_content(&e.data))?;
+    let mut slugs = BTreeSet::new();
+    let mut decided = Vec::with_capacity(batch.len());
+    for p in batch {
+        let command = &p.pending.command;
+        let article = start.get(&command.article_id).unwrap_or(&none);
+        let events = decide(article, command.clone());
+        if let Ok(events) = &events {
             let held = article.content().and_then(|c| c.slug.as_ref());
-            content
-                .slug
-                .as_ref()
-                .filter(|s| held != Some(*s))
-                .map(|s| s.as_str().to_owned())
-        })
-        .collect()
+            let claim = events
+                .iter()
+                .rev()
+                .find_map(|e| new_content(&e.data))
+                .and_then(|content| content.slug.as_ref())
+                .filter(|s| held != Some(*s));
+            if let Some(slug) = claim {
+                slugs.insert(slug.as_str().to_owned());
+            }
+        }
+        decided.push(Some(events));
+    }
+    Early { slugs, decided }
 }
 
 /// Phase 1: decides every command in order, in memory, each against the state the earlier
 /// ones left. `start` holds every article of the batch as committed; `holders` the holder
 /// before the batch of the slugs looked up so far (`None`: free); a slug not among them is
-/// looked up on the spot.
+/// looked up on the spot. `early` has each command decided against `start` (see [`Early`]).
 pub(super) async fn plan(
     tx: &mut Tx,
     batch: &[Prepared],
     start: HashMap<ArticleId, Article>,
     logged: &HashMap<String, LoggedKey>,
     mut holders: HashMap<String, Option<ArticleId>>,
+    mut early: Early,
     head: u64,
 ) -> Result<Plan, StoreError> {
     let mut slots: HashMap<ArticleId, Slot> = start
@@ -175,7 +209,12 @@ pub(super) async fn plan(
             }
         }
 
-        let new_events = match decide(&slot.now, command.clone()) {
+        let early = early.decided.get_mut(i).and_then(Option::take);
+        let decided = match early {
+            Some(decided) if !slot.changed => decided,
+            _ => decide(&slot.now, command.clone()),
+        };
+        let new_events = match decided {
             Ok(events) if events.is_empty() => {
                 verdicts.push(Verdict::Refused(StoreError::Corrupt(
                     "the domain accepted a command without events".to_owned(),
