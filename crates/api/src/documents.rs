@@ -12,6 +12,7 @@
 //! every request only turns entries over, at one parse per request, as without the cache.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -33,6 +34,30 @@ pub struct Parsed {
     pub doc: ExecutableDocument,
     /// Its aliases, in every operation and fragment.
     pub aliases: usize,
+    /// A query of this text has run under full validation without an error (see
+    /// `crate::http::run`): what validation settles from the text alone holds for it.
+    pub validated: AtomicBool,
+}
+
+impl Parsed {
+    /// A document just parsed.
+    pub fn new(doc: ExecutableDocument, aliases: usize) -> Parsed {
+        Parsed {
+            doc,
+            aliases,
+            validated: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a query of this text has passed full validation.
+    pub fn is_validated(&self) -> bool {
+        self.validated.load(Ordering::Relaxed)
+    }
+
+    /// Records that a query of this text passed full validation.
+    pub fn mark_validated(&self) {
+        self.validated.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The kept documents (see the module documentation).
@@ -114,10 +139,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Parsed, async_graphql::parser::Error> {
-        Ok(Parsed {
-            doc: async_graphql::parser::parse_query(text)?,
-            aliases: 0,
-        })
+        Ok(Parsed::new(async_graphql::parser::parse_query(text)?, 0))
     }
 
     #[test]

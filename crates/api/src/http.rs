@@ -146,6 +146,10 @@ pub struct Prepared {
     /// The operation's depth not counting `ofType` levels (fragments followed): what the
     /// ordinary depth limit applies to when it runs on the introspection schema.
     pub depth_without_of_type: usize,
+    /// The document as kept (see [`crate::documents::Parsed::validated`]).
+    pub parsed: std::sync::Arc<Parsed>,
+    /// The operation's variables as declared.
+    pub variables: Vec<async_graphql::parser::types::VariableDefinition>,
 }
 
 /// Parses the document, picks the operation and checks the limits the executor does not
@@ -159,7 +163,7 @@ pub fn prepare(
         .get_or_parse(&request.query, |text| {
             let doc = async_graphql::parser::parse_query(text)?;
             let aliases = count_aliases(&doc);
-            Ok(Parsed { doc, aliases })
+            Ok(Parsed::new(doc, aliases))
         })
         .map_err(|e: async_graphql::parser::Error| {
             Rejection::new(
@@ -204,6 +208,12 @@ pub fn prepare(
             )),
         ));
     }
+    let variables = operation
+        .node
+        .variable_definitions
+        .iter()
+        .map(|v| v.node.clone())
+        .collect();
     request.set_parsed_query(doc.clone());
     Ok(Prepared {
         request,
@@ -211,6 +221,41 @@ pub fn prepare(
         root_field,
         introspection_only,
         depth_without_of_type,
+        parsed,
+        variables,
+    })
+}
+
+/// Whether the values a request gives its variables can skip the validation a kept query's
+/// text has passed: every variable's type names a scalar or an enum (`input_object` says
+/// which names are input objects), and every value is present and non-null where its type
+/// says so, items of lists included. A scalar or enum value of the wrong kind is refused
+/// where the executor reads it; nullness it may not see (a non-null variable given to a
+/// nullable argument), so it is checked here.
+fn variables_fit(
+    declared: &[async_graphql::parser::types::VariableDefinition],
+    values: &async_graphql::Variables,
+    input_object: impl Fn(&str) -> bool,
+) -> bool {
+    use async_graphql::parser::types::{BaseType, Type};
+    use async_graphql::Value;
+    fn fits(ty: &Type, value: Option<&Value>, input_object: &dyn Fn(&str) -> bool) -> bool {
+        match value {
+            None | Some(Value::Null) => ty.nullable,
+            Some(value) => match (&ty.base, value) {
+                (BaseType::Named(name), _) => !input_object(name.as_str()),
+                (BaseType::List(item), Value::List(items)) => {
+                    items.iter().all(|v| fits(item, Some(v), input_object))
+                }
+                // A single value where a list is declared is coerced to a list of one.
+                (BaseType::List(item), v) => fits(item, Some(v), input_object),
+            },
+        }
+    }
+    declared.iter().all(|def| {
+        let given = values.get(&def.name.node);
+        let value = given.or_else(|| def.default_value.as_ref().map(|d| &d.node));
+        fits(&def.var_type.node, value, &input_object)
     })
 }
 
@@ -639,15 +684,59 @@ async fn execute(
     // The higher depth limit is for `ofType` chains only (single objects, no fan-out): the
     // rest of the document stays within the ordinary limit, so lists nested through
     // `fields { type { fields … } }` cannot grow deeper than in any other query.
-    let schema = if introspection_only
-        && kind == "query"
-        && depth_without_of_type <= state.limits().max_depth
-    {
-        state.introspection_schema()
+    let introspection =
+        introspection_only && kind == "query" && depth_without_of_type <= state.limits().max_depth;
+    // Validation settles most of what it checks from the text alone, and a query of a kept
+    // text that passed it once is run with only the checks that text cannot settle (depth,
+    // complexity, fragment cycles). What else depends on the request is its variables'
+    // values: their nullness is checked here (`variables_fit`), scalars and enums again where
+    // the executor reads them, and an answer with any error is replaced by a fully validated
+    // run's (a query, so running it again changes nothing); a variable of an input object
+    // type, whose parse would let an unknown field through, always means full validation.
+    // Mutations always get it.
+    let known = kind == "query"
+        && !introspection
+        && prepared.parsed.is_validated()
+        && variables_fit(&prepared.variables, &request.variables, |t| {
+            state.is_input_object(t)
+        });
+    let response = if known {
+        let again =
+            async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+        let again = match &request.operation_name {
+            Some(name) => again.operation_name(name.clone()),
+            None => again,
+        };
+        let response = state
+            .validated_schema()
+            .execute(request)
+            .instrument(span.clone())
+            .await;
+        if response.errors.is_empty() {
+            response
+        } else {
+            let mut again = again
+                .data(RequestContext {
+                    principal: principal.clone(),
+                    request_id: request_id.clone(),
+                })
+                .data(Loaders::new(state.store()));
+            again.set_parsed_query(prepared.parsed.doc.clone());
+            state.schema().execute(again).instrument(span).await
+        }
+    } else if introspection {
+        state
+            .introspection_schema()
+            .execute(request)
+            .instrument(span)
+            .await
     } else {
-        state.schema()
+        let response = state.schema().execute(request).instrument(span).await;
+        if kind == "query" && response.errors.is_empty() {
+            prepared.parsed.mark_validated();
+        }
+        response
     };
-    let response = schema.execute(request).instrument(span).await;
     // The common case, an answer without errors, is serialised once, straight from the
     // executor's value; one with errors is shaped first (codes, request ids, status).
     let direct = if response.errors.is_empty() {

@@ -167,6 +167,11 @@ struct Inner {
     schema: GalleySchema,
     /// The same schema with a higher depth limit, for introspection-only documents.
     introspection_schema: GalleySchema,
+    /// The same schema validating only what the text alone cannot settle, for queries whose
+    /// text has passed full validation (see `http::run`).
+    validated_schema: GalleySchema,
+    /// The schema's input object types (see `schema::input_object_names`).
+    input_objects: std::collections::HashSet<String>,
     limits: ApiLimits,
     limiter: auth::RateLimiter,
     /// Failed authentications per client address.
@@ -211,11 +216,16 @@ impl AppState {
     /// The state of one server.
     pub fn new(store: Store, limits: ApiLimits, shutdown: watch::Receiver<bool>) -> AppState {
         let webhooks = galley_webhooks::Webhooks::new(limits.webhooks.clone());
-        let (schema, introspection_schema) =
-            schema::build_schemas(store.clone(), limits.clone(), webhooks.clone());
+        let schema::Schemas {
+            schema,
+            introspection: introspection_schema,
+            validated: validated_schema,
+        } = schema::build_schemas(store.clone(), limits.clone(), webhooks.clone());
         AppState {
             inner: Arc::new(Inner {
                 introspection_schema,
+                validated_schema,
+                input_objects: schema::input_object_names(),
                 schema_names: schema.names().into_iter().collect(),
                 documents: documents::Documents::new(limits.documents_kept),
                 schema,
@@ -259,6 +269,16 @@ impl AppState {
     /// The schema that runs a document selecting only introspection fields.
     pub fn introspection_schema(&self) -> &GalleySchema {
         &self.inner.introspection_schema
+    }
+
+    /// The schema that runs a query whose text has passed full validation before.
+    pub fn validated_schema(&self) -> &GalleySchema {
+        &self.inner.validated_schema
+    }
+
+    /// Whether `name` is one of the schema's input object types.
+    pub fn is_input_object(&self, name: &str) -> bool {
+        self.inner.input_objects.contains(name)
     }
 
     /// The limits.

@@ -35,7 +35,7 @@ pub mod users;
 pub mod view;
 pub mod webhooks;
 
-use async_graphql::{MergedObject, SDLExportOptions, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, SDLExportOptions, Schema, SchemaBuilder, ValidationMode};
 use galley_storage::Store;
 use galley_webhooks::Webhooks;
 
@@ -65,23 +65,50 @@ pub fn build_schema(store: Store, limits: ApiLimits) -> GalleySchema {
     build_with_depth(store, limits.max_depth, limits, webhooks)
 }
 
-/// The schema and the introspection schema (see [`build_introspection_schema`]) of one
-/// server, sharing its webhooks.
-pub(crate) fn build_schemas(
-    store: Store,
-    limits: ApiLimits,
-    webhooks: Webhooks,
-) -> (GalleySchema, GalleySchema) {
+/// The schemas of one server, sharing its webhooks.
+pub(crate) struct Schemas {
+    /// Runs every document, fully validated.
+    pub(crate) schema: GalleySchema,
+    /// Introspection-only documents (see [`build_introspection_schema`]).
+    pub(crate) introspection: GalleySchema,
+    /// The same as `schema`, validating only what depends on more than the document's text
+    /// (depth, complexity, fragment cycles): for a query whose text has already passed full
+    /// validation, whose variables are all scalars or enums (see `crate::http::run`).
+    pub(crate) validated: GalleySchema,
+}
+
+pub(crate) fn build_schemas(store: Store, limits: ApiLimits, webhooks: Webhooks) -> Schemas {
     let introspection_depth = limits.max_depth.max(INTROSPECTION_MAX_DEPTH);
-    (
-        build_with_depth(
+    let depth = limits.max_depth;
+    Schemas {
+        schema: build_with_depth(store.clone(), depth, limits.clone(), webhooks.clone()),
+        validated: build_with(
             store.clone(),
-            limits.max_depth,
+            depth,
             limits.clone(),
             webhooks.clone(),
+            ValidationMode::Fast,
         ),
-        build_with_depth(store, introspection_depth, limits, webhooks),
-    )
+        introspection: build_with_depth(store, introspection_depth, limits, webhooks),
+    }
+}
+
+/// The input object types of the schema: a variable of one of these (or a list of them) is
+/// always validated in full, since a parse at execution lets unknown fields through.
+pub(crate) fn input_object_names() -> std::collections::HashSet<String> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let Ok(doc) = async_graphql::parser::parse_schema(sdl()) else {
+        return std::collections::HashSet::new();
+    };
+    doc.definitions
+        .into_iter()
+        .filter_map(|d| match d {
+            TypeSystemDefinition::Type(t) if matches!(t.node.kind, TypeKind::InputObject(_)) => {
+                Some(t.node.name.node.to_string())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Deepest nesting of a document that selects only introspection fields (`__schema`,
@@ -125,7 +152,18 @@ fn build_with_depth(
     limits: ApiLimits,
     webhooks: Webhooks,
 ) -> GalleySchema {
+    build_with(store, depth, limits, webhooks, ValidationMode::Strict)
+}
+
+fn build_with(
+    store: Store,
+    depth: usize,
+    limits: ApiLimits,
+    webhooks: Webhooks,
+    mode: ValidationMode,
+) -> GalleySchema {
     let builder = builder()
+        .validation_mode(mode)
         .limit_depth(depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(depth.max(32))
