@@ -16,6 +16,12 @@ use galley_storage::{EventFilter, Store, StoreOptions};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// A subscription's stream.
+type Events = futures::stream::BoxStream<
+    'static,
+    Result<galley_storage::StoredEvent, galley_storage::StoreError>,
+>;
+
 /// A store on `backend` with the given feed tail.
 async fn connect(backend: &Backend, feed_tail: usize) -> Store {
     Store::connect(&StoreOptions {
@@ -89,20 +95,9 @@ async fn a_replicas_commits_and_the_stores_own_interleave_in_its_subscribers_fee
     }
     let head = a.head().await.unwrap();
     let mut feed = a.subscribe(head, EventFilter::default());
-    assert!(tokio::time::timeout(Duration::from_millis(50), feed.next())
-        .await
-        .is_err());
+    assert_caught_up(&mut feed).await;
     let per_writer = 10;
-    let writers: Vec<_> = ids
-        .into_iter()
-        .map(|(store, id)| {
-            let cast = cast.clone();
-            tokio::spawn(async move { revise(&store, &cast, id, 1, per_writer).await })
-        })
-        .collect();
-    for w in writers {
-        w.await.unwrap();
-    }
+    revise_concurrently(&cast, ids, per_writer).await;
     let total = head + 4 * per_writer;
     assert_eq!(b.head().await.unwrap(), total);
     let seen = events_until(&mut feed, total).await;
@@ -119,14 +114,34 @@ async fn a_replicas_commits_and_the_stores_own_interleave_in_its_subscribers_fee
     backend.cleanup().await;
 }
 
+/// A subscription that has nothing to yield for now.
+async fn assert_caught_up(feed: &mut Events) {
+    assert!(tokio::time::timeout(Duration::from_millis(50), feed.next())
+        .await
+        .is_err());
+}
+
+/// Revises each article `per_writer` times from version 1, one task per article, each
+/// through its own store, all at once.
+async fn revise_concurrently(
+    cast: &Cast,
+    writers: Vec<(Store, galley_domain::ArticleId)>,
+    per_writer: u64,
+) {
+    let tasks: Vec<_> = writers
+        .into_iter()
+        .map(|(store, id)| {
+            let cast = cast.clone();
+            tokio::spawn(async move { revise(&store, &cast, id, 1, per_writer).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
 /// The events a subscription yields until it has yielded position `until`.
-async fn events_until(
-    feed: &mut futures::stream::BoxStream<
-        'static,
-        Result<galley_storage::StoredEvent, galley_storage::StoreError>,
-    >,
-    until: u64,
-) -> Vec<galley_storage::StoredEvent> {
+async fn events_until(feed: &mut Events, until: u64) -> Vec<galley_storage::StoredEvent> {
     let mut out: Vec<galley_storage::StoredEvent> = Vec::new();
     while out.last().map_or(0, |e| e.position) < until {
         let event = tokio::time::timeout(WAIT, feed.next())
@@ -150,23 +165,12 @@ async fn the_writer_hands_its_commits_to_the_tail_exactly_as_the_log_holds_them(
     }
     let head = store.head().await.unwrap();
     let mut feed = store.subscribe(head, EventFilter::default());
-    assert!(tokio::time::timeout(Duration::from_millis(50), feed.next())
-        .await
-        .is_err());
+    assert_caught_up(&mut feed).await;
     let reads_before = store.feed_reads();
     let commits_before = store.commits();
     let per_writer = 10;
-    let writers: Vec<_> = ids
-        .into_iter()
-        .map(|id| {
-            let store = store.clone();
-            let cast = cast.clone();
-            tokio::spawn(async move { revise(&store, &cast, id, 1, per_writer).await })
-        })
-        .collect();
-    for w in writers {
-        w.await.unwrap();
-    }
+    let writers = ids.into_iter().map(|id| (store.clone(), id)).collect();
+    revise_concurrently(&cast, writers, per_writer).await;
     let total = head + 4 * per_writer;
     let seen = events_until(&mut feed, total).await;
     let logged = store
@@ -202,13 +206,7 @@ async fn revise(
 }
 
 /// The positions a subscription yields until it has yielded `until` (inclusive).
-async fn positions_until(
-    feed: &mut futures::stream::BoxStream<
-        'static,
-        Result<galley_storage::StoredEvent, galley_storage::StoreError>,
-    >,
-    until: u64,
-) -> Vec<u64> {
+async fn positions_until(feed: &mut Events, until: u64) -> Vec<u64> {
     let mut out = Vec::new();
     while out.last().copied().unwrap_or(0) < until {
         let event = tokio::time::timeout(WAIT, feed.next())
