@@ -36,7 +36,7 @@ pub struct Parsed {
     pub aliases: usize,
     /// A query of this text has run under full validation without an error (see
     /// `crate::http::run`): what validation settles from the text alone holds for it.
-    pub validated: AtomicBool,
+    validated: AtomicBool,
 }
 
 impl Parsed {

@@ -146,10 +146,8 @@ pub struct Prepared {
     /// The operation's depth not counting `ofType` levels (fragments followed): what the
     /// ordinary depth limit applies to when it runs on the introspection schema.
     pub depth_without_of_type: usize,
-    /// The document as kept (see [`crate::documents::Parsed::validated`]).
+    /// The document as kept (see [`crate::documents::Parsed::is_validated`]).
     pub parsed: std::sync::Arc<Parsed>,
-    /// The operation's variables as declared.
-    pub variables: Vec<async_graphql::parser::types::VariableDefinition>,
 }
 
 /// Parses the document, picks the operation and checks the limits the executor does not
@@ -208,12 +206,6 @@ pub fn prepare(
             )),
         ));
     }
-    let variables = operation
-        .node
-        .variable_definitions
-        .iter()
-        .map(|v| v.node.clone())
-        .collect();
     request.set_parsed_query(doc.clone());
     Ok(Prepared {
         request,
@@ -222,7 +214,6 @@ pub fn prepare(
         introspection_only,
         depth_without_of_type,
         parsed,
-        variables,
     })
 }
 
@@ -233,7 +224,7 @@ pub fn prepare(
 /// where the executor reads it; nullness it may not see (a non-null variable given to a
 /// nullable argument), so it is checked here.
 fn variables_fit(
-    declared: &[async_graphql::parser::types::VariableDefinition],
+    declared: &[Positioned<async_graphql::parser::types::VariableDefinition>],
     values: &async_graphql::Variables,
     input_object: impl Fn(&str) -> bool,
 ) -> bool {
@@ -252,7 +243,7 @@ fn variables_fit(
             },
         }
     }
-    declared.iter().all(|def| {
+    declared.iter().map(|def| &def.node).all(|def| {
         let given = values.get(&def.name.node);
         let value = given.or_else(|| def.default_value.as_ref().map(|d| &d.node));
         fits(&def.var_type.node, value, &input_object)
@@ -667,13 +658,15 @@ async fn execute(
     let root_field = prepared.root_field;
     let introspection_only = prepared.introspection_only;
     let depth_without_of_type = prepared.depth_without_of_type;
-    let request = prepared
-        .request
-        .data(RequestContext {
-            principal: principal.clone(),
-            request_id: request_id.clone(),
-        })
-        .data(Loaders::new(state.store()));
+    let with_context = |request: async_graphql::Request| {
+        request
+            .data(RequestContext {
+                principal: principal.clone(),
+                request_id: request_id.clone(),
+            })
+            .data(Loaders::new(state.store()))
+    };
+    let request = with_context(prepared.request);
     let span = tracing::info_span!(
         "graphql",
         operation = kind,
@@ -694,19 +687,20 @@ async fn execute(
     // run's (a query, so running it again changes nothing); a variable of an input object
     // type, whose parse would let an unknown field through, always means full validation.
     // Mutations always get it.
+    let parsed = &prepared.parsed;
     let known = kind == "query"
         && !introspection
-        && prepared.parsed.is_validated()
-        && variables_fit(&prepared.variables, &request.variables, |t| {
-            state.is_input_object(t)
+        && parsed.is_validated()
+        && select_operation(&parsed.doc, request.operation_name.as_deref()).is_some_and(|op| {
+            variables_fit(&op.node.variable_definitions, &request.variables, |t| {
+                state.is_input_object(t)
+            })
         });
     let response = if known {
-        let again =
+        // What a second, fully validated run needs (the executor takes the request).
+        let mut again =
             async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
-        let again = match &request.operation_name {
-            Some(name) => again.operation_name(name.clone()),
-            None => again,
-        };
+        again.operation_name = request.operation_name.clone();
         let response = state
             .validated_schema()
             .execute(request)
@@ -715,13 +709,8 @@ async fn execute(
         if response.errors.is_empty() {
             response
         } else {
-            let mut again = again
-                .data(RequestContext {
-                    principal: principal.clone(),
-                    request_id: request_id.clone(),
-                })
-                .data(Loaders::new(state.store()));
-            again.set_parsed_query(prepared.parsed.doc.clone());
+            let mut again = with_context(again);
+            again.set_parsed_query(parsed.doc.clone());
             state.schema().execute(again).instrument(span).await
         }
     } else if introspection {
@@ -733,7 +722,7 @@ async fn execute(
     } else {
         let response = state.schema().execute(request).instrument(span).await;
         if kind == "query" && response.errors.is_empty() {
-            prepared.parsed.mark_validated();
+            parsed.mark_validated();
         }
         response
     };

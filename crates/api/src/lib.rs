@@ -171,7 +171,7 @@ struct Inner {
     /// text has passed full validation (see `http::run`).
     validated_schema: GalleySchema,
     /// The schema's input object types (see `schema::input_object_names`).
-    input_objects: std::collections::HashSet<String>,
+    input_objects: Option<std::collections::HashSet<String>>,
     limits: ApiLimits,
     limiter: auth::RateLimiter,
     /// Failed authentications per client address.
@@ -225,7 +225,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 introspection_schema,
                 validated_schema,
-                input_objects: schema::input_object_names(),
+                input_objects: schema::input_object_names(&schema),
                 schema_names: schema.names().into_iter().collect(),
                 documents: documents::Documents::new(limits.documents_kept),
                 schema,
@@ -276,9 +276,13 @@ impl AppState {
         &self.inner.validated_schema
     }
 
-    /// Whether `name` is one of the schema's input object types.
+    /// Whether `name` is one of the schema's input object types (every name is, when they
+    /// could not be listed).
     pub fn is_input_object(&self, name: &str) -> bool {
-        self.inner.input_objects.contains(name)
+        self.inner
+            .input_objects
+            .as_ref()
+            .is_none_or(|names| names.contains(name))
     }
 
     /// The limits.

@@ -829,12 +829,24 @@ impl Store {
         crate::webhooks::endpoints(self.inner.db.reader()).await
     }
 
-    /// An endpoint's signing secrets, for the dispatcher; nothing else reads them.
+    /// An endpoint's signing secrets (for an admin's redelivery); nothing but the webhooks
+    /// crate reads them.
     pub async fn webhook_secrets(
         &self,
         id: crate::WebhookEndpointId,
     ) -> Result<Option<crate::WebhookSecrets>, StoreError> {
-        crate::webhooks::secrets(self.inner.db.reader(), id).await
+        crate::webhooks::secrets(self.inner.db.reader(), id, None).await
+    }
+
+    /// An endpoint's signing secrets for a dispatch attempt: `None` unless the endpoint is
+    /// still active at `version`, the one the dispatching task read, so that nothing committed
+    /// after a pause (or a change of URL or filter) is sent under the old settings.
+    pub async fn webhook_dispatch_secrets(
+        &self,
+        id: crate::WebhookEndpointId,
+        version: u64,
+    ) -> Result<Option<crate::WebhookSecrets>, StoreError> {
+        crate::webhooks::secrets(self.inner.db.reader(), id, Some(version)).await
     }
 
     /// Changes an endpoint at version `expected` as `actor`, recording the change: `NotFound`,

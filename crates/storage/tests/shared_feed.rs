@@ -114,6 +114,15 @@ async fn a_replicas_commits_and_the_stores_own_interleave_in_its_subscribers_fee
     backend.cleanup().await;
 }
 
+/// Four articles, headlined `<prefix> 0` to `<prefix> 3`.
+async fn create_four(store: &Store, cast: &Cast, prefix: &str) -> Vec<galley_domain::ArticleId> {
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(create(store, cast, &format!("{prefix} {i}")).await);
+    }
+    ids
+}
+
 /// A subscription that has nothing to yield for now.
 async fn assert_caught_up(feed: &mut Events) {
     assert!(tokio::time::timeout(Duration::from_millis(50), feed.next())
@@ -159,10 +168,7 @@ async fn events_until(feed: &mut Events, until: u64) -> Vec<galley_storage::Stor
 /// the shared reader reads the log only to start, not once per commit.
 async fn the_writer_hands_its_commits_to_the_tail_exactly_as_the_log_holds_them(store: &Store) {
     let cast = Cast::default();
-    let mut ids = Vec::new();
-    for i in 0..4 {
-        ids.push(create(store, &cast, &format!("Tail {i}")).await);
-    }
+    let ids = create_four(store, &cast, "Tail").await;
     let head = store.head().await.unwrap();
     let mut feed = store.subscribe(head, EventFilter::default());
     assert_caught_up(&mut feed).await;
@@ -207,16 +213,11 @@ async fn revise(
 
 /// The positions a subscription yields until it has yielded `until` (inclusive).
 async fn positions_until(feed: &mut Events, until: u64) -> Vec<u64> {
-    let mut out = Vec::new();
-    while out.last().copied().unwrap_or(0) < until {
-        let event = tokio::time::timeout(WAIT, feed.next())
-            .await
-            .expect("an event in time")
-            .expect("the stream goes on")
-            .expect("no error");
-        out.push(event.position);
-    }
-    out
+    events_until(feed, until)
+        .await
+        .into_iter()
+        .map(|e| e.position)
+        .collect()
 }
 
 async fn fifty_subscribers_share_the_log_reads_and_each_gets_its_events_in_order(store: &Store) {
@@ -301,10 +302,7 @@ async fn a_subscriber_behind_the_tail_reads_the_log_itself_and_misses_nothing(st
 
 async fn concurrent_writers_and_subscribers_in_and_out_of_a_small_tail(store: &Store) {
     let cast = Cast::default();
-    let mut ids = Vec::new();
-    for i in 0..4 {
-        ids.push(create(store, &cast, &format!("Concurrent {i}")).await);
-    }
+    let ids = create_four(store, &cast, "Concurrent").await;
     let start = store.head().await.unwrap();
     let per_writer = 15;
     let total = start + 4 * per_writer;

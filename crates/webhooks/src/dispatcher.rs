@@ -287,15 +287,12 @@ async fn deliver(
         if stopping(&shutdown) || !ctx.leases.holds(id) {
             return Ok(Next::Reread);
         }
-        // Read again before every attempt: the endpoint may have been paused, disabled or
-        // changed since the task read it (an event committed after a pause is never sent).
-        let current = ctx.store.webhook_endpoint(id).await?;
-        if !current
-            .is_some_and(|e| e.state == WebhookState::Active && e.version == endpoint.version)
-        {
-            return Ok(Next::Reread);
-        }
-        let Some(secrets) = ctx.store.webhook_secrets(id).await? else {
+        // None when the endpoint was paused, disabled or changed since the task read it.
+        let Some(secrets) = ctx
+            .store
+            .webhook_dispatch_secrets(id, endpoint.version)
+            .await?
+        else {
             return Ok(Next::Reread);
         };
         let now = Utc::now();

@@ -35,6 +35,8 @@ pub mod users;
 pub mod view;
 pub mod webhooks;
 
+use std::collections::HashSet;
+
 use async_graphql::{MergedObject, SDLExportOptions, Schema, SchemaBuilder, ValidationMode};
 use galley_storage::Store;
 use galley_webhooks::Webhooks;
@@ -93,14 +95,15 @@ pub(crate) fn build_schemas(store: Store, limits: ApiLimits, webhooks: Webhooks)
     }
 }
 
-/// The input object types of the schema: a variable of one of these (or a list of them) is
-/// always validated in full, since a parse at execution lets unknown fields through.
-pub(crate) fn input_object_names() -> std::collections::HashSet<String> {
+/// The input object types of `schema`, from its own SDL: a variable of one of these (or a
+/// list of them) is always validated in full, since a parse at execution lets unknown fields
+/// through. `None` (an SDL that does not parse, which would be a bug) counts every type as
+/// one, so nothing skips full validation.
+pub(crate) fn input_object_names(schema: &GalleySchema) -> Option<HashSet<String>> {
     use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
-    let Ok(doc) = async_graphql::parser::parse_schema(sdl()) else {
-        return std::collections::HashSet::new();
-    };
-    doc.definitions
+    let doc = async_graphql::parser::parse_schema(schema.sdl()).ok()?;
+    let names = doc
+        .definitions
         .into_iter()
         .filter_map(|d| match d {
             TypeSystemDefinition::Type(t) if matches!(t.node.kind, TypeKind::InputObject(_)) => {
@@ -108,7 +111,8 @@ pub(crate) fn input_object_names() -> std::collections::HashSet<String> {
             }
             _ => None,
         })
-        .collect()
+        .collect();
+    Some(names)
 }
 
 /// Deepest nesting of a document that selects only introspection fields (`__schema`,
@@ -186,6 +190,17 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
+
+    #[test]
+    fn the_input_object_types_are_listed_and_nothing_else() {
+        let names = input_object_names(&builder().finish()).expect("the SDL parses");
+        for input in ["ArticleFilterInput", "ContentInput", "EventFilterInput"] {
+            assert!(names.contains(input), "{input} in {names:?}");
+        }
+        for other in ["ArticleStatus", "Article", "ID", "Int", "DateTime"] {
+            assert!(!names.contains(other), "{other} in {names:?}");
+        }
+    }
 
     /// The arguments every mutation on an article (or a user) repeats. async-graphql 7 takes
     /// an argument's `desc` only as a string literal, so each mutation writes the text out;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use galley_domain::{ArticleId, DomainError, UserId, Version};
 use serde_json::json;
 
-use crate::backend::{args, to_u64, Db, Exec, Row, Tx};
+use crate::backend::{args, push_arg, to_u64, Db, Exec, Row, Tx};
 use crate::error::StoreError;
 use crate::webhooks::changes::audit;
 use crate::webhooks::{
@@ -82,19 +82,25 @@ pub(crate) async fn endpoints(
     .collect()
 }
 
-/// An endpoint's secrets, for signing.
+/// An endpoint's secrets, for signing; with `active_at`, only while the endpoint is active at
+/// that version (a dispatch attempt: a pause, a disabling or any change since the task read
+/// the endpoint means no attempt).
 pub(crate) async fn secrets(
     mut exec: Exec<'_>,
     id: WebhookEndpointId,
+    active_at: Option<u64>,
 ) -> Result<Option<WebhookSecrets>, StoreError> {
-    let Some(row) = exec
-        .fetch_optional(
-            "SELECT secret, previous_secret, previous_secret_until FROM webhook_endpoints \
-             WHERE id = $1",
-            &args![id.as_uuid()],
-        )
-        .await?
-    else {
+    let mut sql = "SELECT secret, previous_secret, previous_secret_until FROM webhook_endpoints \
+                   WHERE id = $1"
+        .to_owned();
+    let mut args = Vec::from(args![id.as_uuid()]);
+    if let Some(version) = active_at {
+        sql += &format!(
+            " AND state = 'ACTIVE' AND version = {}",
+            push_arg(&mut args, version)
+        );
+    }
+    let Some(row) = exec.fetch_optional(&sql, &args).await? else {
         return Ok(None);
     };
     let previous: Option<String> = row.get("previous_secret")?;

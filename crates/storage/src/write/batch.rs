@@ -171,12 +171,11 @@ fn as_stored(snapshot: &Snapshot, tx: &Tx) -> Option<ArticleRecord> {
 /// The body of [`crate::Store::execute_batch`]: `Err` fails every command of the batch.
 async fn try_batch(
     w: &Batches,
-    batch: Vec<Prepared>,
+    mut batch: Vec<Prepared>,
 ) -> Result<Vec<Result<CommandOutcome, StoreError>>, StoreError> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    let mut batch = batch;
     let _serial = w.batch_lock.lock().await;
     let (mut tx, began) = w.db.begin_write(true).await?;
 
