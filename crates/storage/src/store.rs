@@ -177,6 +177,13 @@ impl Store {
         self.inner.writer.commits()
     }
 
+    /// Append transactions begun beside the previous batch's commit, because commands were
+    /// already waiting (PostgreSQL only). For tests.
+    #[doc(hidden)]
+    pub fn transactions_begun_ahead(&self) -> u64 {
+        self.inner.writer.begun_ahead()
+    }
+
     /// Log queries the feed has made for subscribers (the shared reader's and their own
     /// catch-ups). For tests.
     #[doc(hidden)]

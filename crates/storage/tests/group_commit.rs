@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::*;
 use futures::FutureExt;
 use galley_domain::{Action, ArticleId, Command, RevisionNumber, Status, Version};
+use galley_storage::BackendKind;
 use galley_storage::{
     testing, CommandOutcome, CommitDecision, Metadata, PendingCommand, Store, StoreError,
     StoreOptions, StoredEvent,
@@ -31,6 +32,8 @@ contract_tests!(
     a_store_sees_appends_another_process_made_to_an_article_it_has_written,
     one_batch_writes_what_its_commands_would_have_written_one_by_one,
     a_batch_that_panics_before_commit_releases_the_log,
+    the_next_batch_begins_beside_the_commit_that_precedes_it,
+    a_transaction_begun_for_callers_that_went_away_releases_the_log,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -401,6 +404,123 @@ async fn thirty_two_concurrent_creates_share_one_commit(db: &TestDb) {
     assert_eq!(db.store.commits(), commits + 2);
     assert_eq!(*script.sizes.lock().unwrap(), [1, 32]);
     db.store.set_before_commit_hook(None);
+}
+
+/// Transactions begun beside a commit, as the backend does it: on PostgreSQL the next
+/// batch's `BEGIN` and lock go beside the commit when commands already wait; SQLite has one
+/// write connection and never does.
+fn begun_ahead_per_wait(db: &TestDb) -> u64 {
+    u64::from(db.store.backend() == BackendKind::Postgres)
+}
+
+/// A batch committing while commands wait begins the next batch's transaction beside its
+/// commit; that batch runs in it, continues the log, and leaves the lock free behind it.
+async fn the_next_batch_begins_beside_the_commit_that_precedes_it(db: &TestDb) {
+    let cast = Cast::default();
+    let a = create(&db.store, &cast, "Ahead").await;
+    let (step, reached, release) = hold();
+    let script = script(&db.store, vec![step]);
+    let (commits, ahead) = (db.store.commits(), db.store.transactions_begun_ahead());
+    let held = start_held_create(db, &cast, &reached).await;
+    let mut calls = Vec::new();
+    for i in 0..4 {
+        calls.push(
+            send_queued(
+                &db.store,
+                create_cmd(&cast, new_id(), &format!("N{i}")),
+                None,
+            )
+            .await,
+        );
+    }
+    let revise = command(
+        a,
+        1,
+        &cast.editor,
+        Action::ReviseDraft {
+            content: draft("Ahead, revised"),
+        },
+    );
+    calls.push(send_queued(&db.store, revise, None).await);
+    release.notify_one();
+    assert_eq!(held.await.unwrap().unwrap().events[0].position, 2);
+    let mut positions = Vec::new();
+    for call in calls {
+        positions.push(call.await.unwrap().unwrap().events[0].position);
+    }
+    assert_eq!(positions, [3, 4, 5, 6, 7]);
+    assert_eq!(*script.sizes.lock().unwrap(), [1, 5]);
+    assert_eq!(db.store.commits(), commits + 2);
+    assert_eq!(
+        db.store.transactions_begun_ahead(),
+        ahead + begun_ahead_per_wait(db),
+        "one transaction begun beside the held batch's commit, none beside the last"
+    );
+    db.store.set_before_commit_hook(None);
+
+    // Nothing holds the log now: another process appends at once.
+    let other = db.second_store().await;
+    let next = command(a, 2, &cast.editor, Action::SubmitForReview);
+    let out = tokio::time::timeout(WAIT, run(&other, next))
+        .await
+        .expect("the log is free after the last batch")
+        .unwrap();
+    assert_eq!(out.events[0].position, 8);
+    other.close().await;
+    assert_eq!(db.store.revisions(a).await.unwrap().len(), 2);
+    assert!(db.store.verify_projections().await.unwrap().is_empty());
+}
+
+/// A transaction begun for the next batch whose callers all went away before it ran is rolled
+/// back at once: the log lock is not held while the writer waits for new commands.
+async fn a_transaction_begun_for_callers_that_went_away_releases_the_log(db: &TestDb) {
+    let cast = Cast::default();
+    let (step, reached, release) = hold();
+    script(&db.store, vec![step]);
+    let (commits, ahead) = (db.store.commits(), db.store.transactions_begun_ahead());
+    let held = start_held_create(db, &cast, &reached).await;
+    let mut calls = Vec::new();
+    for i in 0..3 {
+        calls.push(
+            send_queued(
+                &db.store,
+                create_cmd(&cast, new_id(), &format!("G{i}")),
+                None,
+            )
+            .await,
+        );
+    }
+    for call in calls {
+        call.abort();
+        assert!(call.await.unwrap_err().is_cancelled());
+    }
+    assert_eq!(
+        db.store.queued_commands(),
+        3,
+        "still queued, with nobody waiting"
+    );
+    release.notify_one();
+    assert_eq!(held.await.unwrap().unwrap().events[0].position, 1);
+    assert_eq!(
+        db.store.transactions_begun_ahead(),
+        ahead + begun_ahead_per_wait(db)
+    );
+    db.store.set_before_commit_hook(None);
+
+    // The writer is idle now; another process must get the lock.
+    let other = db.second_store().await;
+    let out = tokio::time::timeout(WAIT, run(&other, create_cmd(&cast, new_id(), "Other")))
+        .await
+        .expect("the log lock was left held by an unused transaction")
+        .unwrap();
+    assert_eq!(out.events[0].position, 2);
+    other.close().await;
+    assert_eq!(
+        db.store.commits(),
+        commits + 1,
+        "the abandoned commands wrote nothing"
+    );
+    assert_eq!(db.store.head().await.unwrap(), 2);
 }
 
 async fn one_idempotency_key_twice_in_a_batch_appends_once(db: &TestDb) {

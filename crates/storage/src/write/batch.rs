@@ -43,7 +43,7 @@ use super::plan::{
     decide_early, plan, read_holders, read_tails, same_article_for_retried_creates, Plan, Prepared,
     Snapshot, Verdict,
 };
-use crate::backend::{Db, Tx};
+use crate::backend::{BackendKind, Db, Tx};
 use crate::error::StoreError;
 use crate::feed::Feed;
 use crate::log::append::LogRows;
@@ -79,6 +79,8 @@ pub(crate) struct Batches {
     /// Append transactions committed by this store (grouped or not), so tests can tell that
     /// concurrent commands were grouped without measuring time.
     commits: AtomicU64,
+    /// Transactions begun beside the previous batch's commit (see [`Begun`]), for tests.
+    begun_ahead: AtomicU64,
     /// Recently written articles as committed (see [`Aggregates`]).
     aggregates: Aggregates,
     /// Held for a whole batch, from before its transaction begins until the aggregates are
@@ -103,6 +105,7 @@ impl Batches {
             feed,
             hook: RwLock::new(None),
             commits: AtomicU64::new(0),
+            begun_ahead: AtomicU64::new(0),
             aggregates: Aggregates::default(),
             batch_lock: tokio::sync::Mutex::new(()),
         }
@@ -122,14 +125,38 @@ impl Batches {
         self.commits.load(Ordering::Relaxed)
     }
 
+    /// Transactions begun beside the previous batch's commit.
+    pub(crate) fn begun_ahead(&self) -> u64 {
+        self.begun_ahead.load(Ordering::Relaxed)
+    }
+
     /// A batch in one transaction, each command answered (see `Store::execute_batch`); a
     /// failure of the whole batch fails every command.
     pub(crate) async fn execute(
         &self,
         batch: Vec<Prepared>,
     ) -> Vec<Result<CommandOutcome, StoreError>> {
+        let mut next = None;
+        let results = self.execute_in(batch, None, &mut next, || false).await;
+        if let Some(begun) = next {
+            begun.abandon().await;
+        }
+        results
+    }
+
+    /// [`Batches::execute`] for the writer task: the batch runs in `begun` when the previous
+    /// batch began it, and when `more` says another batch is already waiting as this one
+    /// commits, the next transaction is begun beside the commit and left in `next` (see
+    /// [`Begun`]).
+    pub(crate) async fn execute_in(
+        &self,
+        batch: Vec<Prepared>,
+        begun: Option<Begun>,
+        next: &mut Option<Begun>,
+        more: impl Fn() -> bool,
+    ) -> Vec<Result<CommandOutcome, StoreError>> {
         let n = batch.len();
-        match try_batch(self, batch).await {
+        match try_batch(self, batch, begun, next, more).await {
             Ok(results) => results,
             Err(e) => {
                 let message = e.to_string();
@@ -142,6 +169,41 @@ impl Batches {
                 }
                 out.truncate(n);
                 out
+            }
+        }
+    }
+}
+
+/// An append transaction begun, with the log locked, while the batch before it committed.
+///
+/// On PostgreSQL every batch waits for the one before it, and its first round trip (`BEGIN`
+/// and the lock) used to start only after the previous `COMMIT` had returned. When commands
+/// are already waiting as a batch commits, the writer sends the next `BEGIN … FOR UPDATE` on
+/// another connection beside the `COMMIT`: PostgreSQL makes it wait for the lock, so it
+/// returns the head as the commit left it, and the next batch starts with its transaction
+/// open. Nothing is decided before that batch runs (it still waits for this one's outcome
+/// under the batch lock). A transaction begun for a batch that does not come (its callers
+/// went away, the store closes) is rolled back at once, so the lock is never held idle.
+#[derive(Debug)]
+pub(crate) struct Begun {
+    task: tokio::task::JoinHandle<Result<(Tx, u64), StoreError>>,
+}
+
+impl Begun {
+    /// The transaction and the head it read under the lock.
+    async fn open(self) -> Result<(Tx, u64), StoreError> {
+        self.task.await.unwrap_or_else(|e| {
+            Err(StoreError::BatchFailed {
+                reason: format!("beginning the append transaction failed: {e}"),
+            })
+        })
+    }
+
+    /// Rolls the transaction back, releasing the log lock.
+    pub(crate) async fn abandon(self) {
+        if let Ok((tx, _)) = self.open().await {
+            if let Err(e) = tx.rollback().await {
+                tracing::debug!(error = %e, "rolling back an unused append transaction failed");
             }
         }
     }
@@ -172,12 +234,21 @@ fn as_stored(snapshot: &Snapshot, tx: &Tx) -> Option<ArticleRecord> {
 async fn try_batch(
     w: &Batches,
     mut batch: Vec<Prepared>,
+    begun: Option<Begun>,
+    next: &mut Option<Begun>,
+    more: impl Fn() -> bool,
 ) -> Result<Vec<Result<CommandOutcome, StoreError>>, StoreError> {
     if batch.is_empty() {
+        if let Some(begun) = begun {
+            begun.abandon().await;
+        }
         return Ok(Vec::new());
     }
     let _serial = w.batch_lock.lock().await;
-    let (mut tx, began) = w.db.begin_write(true).await?;
+    let (mut tx, began) = match begun {
+        Some(begun) => begun.open().await?,
+        None => w.db.begin_write(true).await?,
+    };
 
     // Phase 1: read what the batch needs (a few queries for the whole batch), decide.
     let logged = keys::read(
@@ -315,7 +386,17 @@ async fn try_batch(
             });
         }
     }
-    if let Err(e) = tx.commit().await {
+    // The next batch's `BEGIN` and lock beside this commit (see [`Begun`]), on PostgreSQL
+    // only: SQLite's one write connection is free only once the commit returns.
+    if w.db.kind() == BackendKind::Postgres && more() {
+        let db = w.db.clone();
+        w.begun_ahead.fetch_add(1, Ordering::Relaxed);
+        *next = Some(Begun {
+            task: tokio::spawn(async move { db.begin_write(true).await }),
+        });
+    }
+    let committed = tx.commit().await;
+    if let Err(e) = committed {
         // The commit may have happened all the same, and this store's listener leaves its
         // own notifications to the writer: the feed must read the log to find out.
         w.feed.ring();

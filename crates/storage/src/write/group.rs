@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::batch::{Batches, BeforeCommitHook};
+use super::batch::{Batches, BeforeCommitHook, Begun};
 use super::plan::Prepared;
 use crate::backend::{is_unique_violation, Db};
 use crate::error::StoreError;
@@ -116,6 +116,11 @@ impl Writer {
         self.shared.batches.commits()
     }
 
+    /// Append transactions begun beside the previous batch's commit (for tests).
+    pub(crate) fn begun_ahead(&self) -> u64 {
+        self.shared.batches.begun_ahead()
+    }
+
     /// Runs a batch in one transaction, in an `append_batch` span (see
     /// `Store::execute_batch`).
     pub(crate) async fn execute_batch(
@@ -186,11 +191,17 @@ impl Writer {
 /// The writer task: one batch at a time until the queue closes.
 async fn run(mut rx: mpsc::Receiver<Job>, shared: Weak<Shared>, max_batch: usize) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    // The transaction the last batch began for this one (see `Begun`): begun only when
+    // commands were already waiting, so the next `recv_many` returns at once.
+    let mut begun: Option<Begun> = None;
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         // A caller that went away before its batch began is skipped: without group commit its
         // transaction would have been rolled back, and nobody waits for the answer.
         jobs.retain(|job| !job.reply.is_closed());
         if jobs.is_empty() {
+            if let Some(begun) = begun.take() {
+                begun.abandon().await;
+            }
             continue;
         }
         let open = shared
@@ -198,6 +209,9 @@ async fn run(mut rx: mpsc::Receiver<Job>, shared: Weak<Shared>, max_batch: usize
             .filter(|shared| lock(&shared.queue).is_some());
         let Some(shared) = open else {
             // The store is closing: answer instead of writing.
+            if let Some(begun) = begun.take() {
+                begun.abandon().await;
+            }
             for job in jobs.drain(..) {
                 let _ = job.reply.send(Err(StoreError::Closed));
             }
@@ -212,7 +226,13 @@ async fn run(mut rx: mpsc::Receiver<Job>, shared: Weak<Shared>, max_batch: usize
         let n = batch.len();
         // A panic inside the batch (a bug, or a test hook) must not kill the writer and strand
         // every later caller; the batch's callers get an error instead.
-        let results = AssertUnwindSafe(shared.batches.execute(batch).instrument(span))
+        let mut next = None;
+        let more = || !rx.is_empty();
+        let results = shared
+            .batches
+            .execute_in(batch, begun.take(), &mut next, more)
+            .instrument(span);
+        let results = AssertUnwindSafe(results)
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -224,10 +244,14 @@ async fn run(mut rx: mpsc::Receiver<Job>, shared: Weak<Shared>, max_batch: usize
                     })
                     .collect()
             });
+        begun = next;
         // Release the writer before answering, so that the last clone's drop is not delayed.
         drop(shared);
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
         }
+    }
+    if let Some(begun) = begun {
+        begun.abandon().await;
     }
 }
