@@ -207,6 +207,28 @@ impl Store {
         Ok(n)
     }
 
+    /// Runs `statements` one after another inside an append batch's transaction, as the
+    /// writer begins it, and rolls it back; returns each statement's rows as the text of their
+    /// first column. For tests of the batch's plans (`EXPLAIN`).
+    #[doc(hidden)]
+    pub async fn in_append_transaction_for_tests(
+        &self,
+        statements: &[&str],
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let (mut tx, _) = self.inner.db.begin_append().await?;
+        let mut out = Vec::new();
+        for sql in statements {
+            let rows = tx.exec().fetch_all(sql, &[]).await?;
+            out.push(
+                rows.iter()
+                    .map(|r| r.get_at::<String>(0))
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+        tx.rollback().await?;
+        Ok(out)
+    }
+
     /// Opens the pool the URL names, applies the session settings of DESIGN.md §5 and, when
     /// asked, runs migrations.
     pub async fn connect(options: &StoreOptions) -> Result<Store, StoreError> {

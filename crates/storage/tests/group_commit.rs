@@ -801,6 +801,46 @@ async fn one_batch_writes_what_its_commands_would_have_written_one_by_one(db: &T
     assert!(db.store.verify_projections().await.unwrap().is_empty());
 }
 
+/// On PostgreSQL a batch's statements are planned once per connection (a generic plan), and
+/// a generic plan does not know how many rows the batch has: it must still look each row up
+/// by index, not scan a table that was small when the plan was made. Here the table has
+/// never been analysed, when PostgreSQL's own choice for a generic plan is a hash join over
+/// a scan of all of `articles`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batchs_generic_plan_looks_each_article_up_by_its_key() {
+    let Some(db) = postgres().await else { return };
+    let cast = Cast::default();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(create(&db.store, &cast, &format!("Planned {i}")).await);
+    }
+    let id = ids[7].as_uuid();
+    let out = db
+        .store
+        .in_append_transaction_for_tests(&[
+            "SELECT current_setting('plan_cache_mode') || ' ' \
+             || current_setting('enable_hashjoin')",
+            "PREPARE batch_update(uuid[], bigint[]) AS UPDATE articles SET version = u.version \
+             FROM UNNEST($1, $2) AS u(id, version) WHERE articles.id = u.id",
+            &format!("EXPLAIN EXECUTE batch_update('{{{id}}}', '{{2}}')"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out[0], ["force_generic_plan off"]);
+    let plan = out[2].join("\n");
+    assert!(plan.contains("Index Scan using articles_pkey"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+    assert!(!plan.contains("Hash"), "{plan}");
+    // The settings end with the transaction.
+    let after = db
+        .store
+        .execute_raw_sql_for_tests("SELECT 1 WHERE current_setting('plan_cache_mode') = 'auto'")
+        .await
+        .unwrap();
+    assert_eq!(after, 1);
+    db.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_last_store_ends_its_writer_task() {
     let metrics = tokio::runtime::Handle::current().metrics();

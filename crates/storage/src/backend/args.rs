@@ -139,6 +139,21 @@ impl Row {
         }
     }
 
+    /// [`Row::get`] by the column's place, from 0.
+    pub(crate) fn get_at<T>(&self, index: usize) -> Result<T, sqlx::Error>
+    where
+        T: for<'r> Decode<'r, Sqlite>
+            + Type<Sqlite>
+            + for<'r> Decode<'r, Postgres>
+            + Type<Postgres>,
+    {
+        use sqlx::Row as _;
+        match self {
+            Row::Sqlite(r) => r.try_get(index),
+            Row::Pg(r) => r.try_get(index),
+        }
+    }
+
     /// Decodes a JSON column.
     pub(crate) fn json<T>(&self, column: &str) -> Result<T, StoreError>
     where

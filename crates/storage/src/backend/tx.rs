@@ -105,19 +105,13 @@ impl PgTx {
     pub(super) async fn begin_locked(
         pool: &PgPool,
         deadline: Duration,
+        begin: &'static str,
     ) -> Result<(PgTx, u64), StoreError> {
         let mut tx = PgTx {
             conn: pool.acquire().await?,
             open: true,
         };
-        let row = within(
-            deadline,
-            sqlx::Executor::fetch_one(
-                &mut *tx.conn,
-                "BEGIN; SELECT position FROM log_head FOR UPDATE",
-            ),
-        )
-        .await?;
+        let row = within(deadline, sqlx::Executor::fetch_one(&mut *tx.conn, begin)).await?;
         let head: i64 = sqlx::Row::try_get(&row, "position")?;
         Ok((tx, to_u64(head)))
     }

@@ -247,7 +247,7 @@ async fn try_batch(
     let _serial = w.batch_lock.lock().await;
     let (mut tx, began) = match begun {
         Some(begun) => begun.open().await?,
-        None => w.db.begin_write(true).await?,
+        None => w.db.begin_append().await?,
     };
 
     // Phase 1: read what the batch needs (a few queries for the whole batch), decide.
@@ -392,7 +392,7 @@ async fn try_batch(
         let db = w.db.clone();
         w.begun_ahead.fetch_add(1, Ordering::Relaxed);
         *next = Some(Begun {
-            task: tokio::spawn(async move { db.begin_write(true).await }),
+            task: tokio::spawn(async move { db.begin_append().await }),
         });
     }
     let committed = tx.commit().await;
