@@ -221,7 +221,7 @@ impl Store {
             let rows = tx.exec().fetch_all(sql, &[]).await?;
             out.push(
                 rows.iter()
-                    .map(|r| r.get_at::<String>(0))
+                    .map(|r| r.get::<String>(0))
                     .collect::<Result<_, _>>()?,
             );
         }

@@ -125,6 +125,16 @@ async fn start_held_create(db: &TestDb, cast: &Cast, reached: &Notify) -> Call {
     call
 }
 
+/// Queues `n` creates, headlined `<prefix><i>`, in order (see [`send_queued`]).
+async fn queue_creates(db: &TestDb, cast: &Cast, prefix: &str, n: usize) -> Vec<Call> {
+    let mut calls = Vec::new();
+    for i in 0..n {
+        let cmd = create_cmd(cast, new_id(), &format!("{prefix}{i}"));
+        calls.push(send_queued(&db.store, cmd, None).await);
+    }
+    calls
+}
+
 fn create_cmd(cast: &Cast, id: ArticleId, headline: &str) -> Command {
     command(
         id,
@@ -422,17 +432,7 @@ async fn the_next_batch_begins_beside_the_commit_that_precedes_it(db: &TestDb) {
     let script = script(&db.store, vec![step]);
     let (commits, ahead) = (db.store.commits(), db.store.transactions_begun_ahead());
     let held = start_held_create(db, &cast, &reached).await;
-    let mut calls = Vec::new();
-    for i in 0..4 {
-        calls.push(
-            send_queued(
-                &db.store,
-                create_cmd(&cast, new_id(), &format!("N{i}")),
-                None,
-            )
-            .await,
-        );
-    }
+    let mut calls = queue_creates(db, &cast, "N", 4).await;
     let revise = command(
         a,
         1,
@@ -479,17 +479,7 @@ async fn a_transaction_begun_for_callers_that_went_away_releases_the_log(db: &Te
     script(&db.store, vec![step]);
     let (commits, ahead) = (db.store.commits(), db.store.transactions_begun_ahead());
     let held = start_held_create(db, &cast, &reached).await;
-    let mut calls = Vec::new();
-    for i in 0..3 {
-        calls.push(
-            send_queued(
-                &db.store,
-                create_cmd(&cast, new_id(), &format!("G{i}")),
-                None,
-            )
-            .await,
-        );
-    }
+    let calls = queue_creates(db, &cast, "G", 3).await;
     for call in calls {
         call.abort();
         assert!(call.await.unwrap_err().is_cancelled());
@@ -581,17 +571,7 @@ async fn close_answers_queued_commands_with_an_error(db: &TestDb) {
     let (step, reached, release) = hold();
     script(&db.store, vec![step]);
     let held = start_held_create(db, &cast, &reached).await;
-    let mut calls = Vec::new();
-    for i in 0..3 {
-        calls.push(
-            send_queued(
-                &db.store,
-                create_cmd(&cast, new_id(), &format!("Q{i}")),
-                None,
-            )
-            .await,
-        );
-    }
+    let calls = queue_creates(db, &cast, "Q", 3).await;
     let store = db.store.clone();
     let closing = tokio::spawn(async move { store.close().await });
     // Once closing, the store takes no more commands.

@@ -124,8 +124,11 @@ impl std::fmt::Debug for Row {
 }
 
 impl Row {
-    /// Decodes a column into any type both drivers understand.
-    pub(crate) fn get<T>(&self, column: &str) -> Result<T, sqlx::Error>
+    /// Decodes a column, by name or by place from 0, into any type both drivers understand.
+    pub(crate) fn get<T>(
+        &self,
+        column: impl sqlx::ColumnIndex<SqliteRow> + sqlx::ColumnIndex<PgRow>,
+    ) -> Result<T, sqlx::Error>
     where
         T: for<'r> Decode<'r, Sqlite>
             + Type<Sqlite>
@@ -136,21 +139,6 @@ impl Row {
         match self {
             Row::Sqlite(r) => r.try_get(column),
             Row::Pg(r) => r.try_get(column),
-        }
-    }
-
-    /// [`Row::get`] by the column's place, from 0.
-    pub(crate) fn get_at<T>(&self, index: usize) -> Result<T, sqlx::Error>
-    where
-        T: for<'r> Decode<'r, Sqlite>
-            + Type<Sqlite>
-            + for<'r> Decode<'r, Postgres>
-            + Type<Postgres>,
-    {
-        use sqlx::Row as _;
-        match self {
-            Row::Sqlite(r) => r.try_get(index),
-            Row::Pg(r) => r.try_get(index),
         }
     }
 

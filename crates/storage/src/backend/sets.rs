@@ -192,7 +192,7 @@ impl Tx {
         let sql = format!("WITH {} SELECT {select}", ctes.join(", "));
         let row = self.exec().fetch_one(&sql, &args).await?;
         for i in counted {
-            counts[i] = to_u64(row.get::<i64>(&format!("c{i}"))?) as usize;
+            counts[i] = to_u64(row.get::<i64>(format!("c{i}").as_str())?) as usize;
         }
         Ok(counts)
     }
