@@ -136,12 +136,7 @@ impl Batches {
         &self,
         batch: Vec<Prepared>,
     ) -> Vec<Result<CommandOutcome, StoreError>> {
-        let mut next = None;
-        let results = self.execute_in(batch, None, &mut next, || false).await;
-        if let Some(begun) = next {
-            begun.abandon().await;
-        }
-        results
+        self.execute_in(batch, None, &mut None, || false).await
     }
 
     /// [`Batches::execute`] for the writer task: the batch runs in `begun` when the previous
@@ -246,7 +241,15 @@ async fn try_batch(
     }
     let _serial = w.batch_lock.lock().await;
     let (mut tx, began) = match begun {
-        Some(begun) => begun.open().await?,
+        Some(begun) => match begun.open().await {
+            Ok(open) => open,
+            // Beginning ahead failed (a lost connection, a timeout): the batch begins its
+            // own, and meets the error itself only if it lasts.
+            Err(e) => {
+                tracing::debug!(error = %e, "the transaction begun ahead failed");
+                w.db.begin_append().await?
+            }
+        },
         None => w.db.begin_append().await?,
     };
 
