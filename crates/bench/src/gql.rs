@@ -37,6 +37,10 @@ pub const FEED_50: &str = "query($after: String) { events(after: $after, first: 
 /// The log head.
 pub const HEAD: &str = "query { head }";
 
+/// How long the client keeps an idle connection: less than galley's default keep-alive timeout
+/// (`--keep-alive-timeout-secs`, 5 s).
+const IDLE_BEFORE_SERVER_CLOSES: Duration = Duration::from_secs(3);
+
 /// A client bound to one server and one token. Cheap to clone (the connection pool is shared).
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -50,6 +54,10 @@ impl Client {
     pub fn new(addr: SocketAddr, token: &str) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
+            // Below the server's keep-alive timeout (5 s by default): a connection left idle
+            // while a baseline runs is dropped here before the server closes it, instead of
+            // being reused just as it closes (a reset at the start of the next phase).
+            .pool_idle_timeout(IDLE_BEFORE_SERVER_CLOSES)
             .tcp_nodelay(true)
             .timeout(Duration::from_secs(60))
             .build()?;
