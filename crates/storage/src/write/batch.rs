@@ -27,7 +27,8 @@
 //! this process get them without a read of the log. On
 //! PostgreSQL a batch of revisions that keep their slugs and tags costs three round trips,
 //! however many commands it holds: `BEGIN` with the head under lock (one simple-protocol
-//! message, see `crate::backend` `PgTx`), one write that also moves the head and calls
+//! message, see `crate::backend` `PgTx`; sent beside the previous batch's `COMMIT` when
+//! commands were waiting, see [`Begun`]), one write that also moves the head and calls
 //! `pg_notify`, and `COMMIT`. A batch that claims new slugs adds a holders query, and one
 //! that creates articles, changes slugs or tags, or opens review cycles a second write.
 
@@ -136,22 +137,20 @@ impl Batches {
         &self,
         batch: Vec<Prepared>,
     ) -> Vec<Result<CommandOutcome, StoreError>> {
-        self.execute_in(batch, None, &mut None, || false).await
+        self.execute_in(batch, &mut None, || false).await
     }
 
-    /// [`Batches::execute`] for the writer task: the batch runs in `begun` when the previous
-    /// batch began it, and when `more` says another batch is already waiting as this one
-    /// commits, the next transaction is begun beside the commit and left in `next` (see
-    /// [`Begun`]).
+    /// [`Batches::execute`] for the writer task, with the slot of a transaction begun ahead
+    /// (see [`Begun`]): the batch takes the one it holds, if any, and when `more` says another
+    /// batch is already waiting as this one commits, it leaves the next batch's there.
     pub(crate) async fn execute_in(
         &self,
         batch: Vec<Prepared>,
-        begun: Option<Begun>,
-        next: &mut Option<Begun>,
+        ahead: &mut Option<Begun>,
         more: impl Fn() -> bool,
     ) -> Vec<Result<CommandOutcome, StoreError>> {
         let n = batch.len();
-        match try_batch(self, batch, begun, next, more).await {
+        match try_batch(self, batch, ahead, more).await {
             Ok(results) => results,
             Err(e) => {
                 let message = e.to_string();
@@ -194,9 +193,10 @@ impl Begun {
         })
     }
 
-    /// Rolls the transaction back, releasing the log lock.
-    pub(crate) async fn abandon(self) {
-        if let Ok((tx, _)) = self.open().await {
+    /// Rolls back the transaction the slot holds, if any, releasing the log lock.
+    pub(crate) async fn abandon(ahead: &mut Option<Begun>) {
+        let Some(begun) = ahead.take() else { return };
+        if let Ok((tx, _)) = begun.open().await {
             if let Err(e) = tx.rollback().await {
                 tracing::debug!(error = %e, "rolling back an unused append transaction failed");
             }
@@ -229,27 +229,25 @@ fn as_stored(snapshot: &Snapshot, tx: &Tx) -> Option<ArticleRecord> {
 async fn try_batch(
     w: &Batches,
     mut batch: Vec<Prepared>,
-    begun: Option<Begun>,
-    next: &mut Option<Begun>,
+    ahead: &mut Option<Begun>,
     more: impl Fn() -> bool,
 ) -> Result<Vec<Result<CommandOutcome, StoreError>>, StoreError> {
     if batch.is_empty() {
-        if let Some(begun) = begun {
-            begun.abandon().await;
-        }
         return Ok(Vec::new());
     }
     let _serial = w.batch_lock.lock().await;
-    let (mut tx, began) = match begun {
-        Some(begun) => match begun.open().await {
-            Ok(open) => open,
-            // Beginning ahead failed (a lost connection, a timeout): the batch begins its
-            // own, and meets the error itself only if it lasts.
-            Err(e) => {
-                tracing::debug!(error = %e, "the transaction begun ahead failed");
-                w.db.begin_append().await?
-            }
-        },
+    let opened = match ahead.take() {
+        // Beginning ahead failed (a lost connection, a timeout): the batch begins its own,
+        // and meets the error itself only if it lasts.
+        Some(begun) => begun
+            .open()
+            .await
+            .inspect_err(|e| tracing::debug!(error = %e, "the transaction begun ahead failed"))
+            .ok(),
+        None => None,
+    };
+    let (mut tx, began) = match opened {
+        Some(opened) => opened,
         None => w.db.begin_append().await?,
     };
 
@@ -394,7 +392,7 @@ async fn try_batch(
     if w.db.kind() == BackendKind::Postgres && more() {
         let db = w.db.clone();
         w.begun_ahead.fetch_add(1, Ordering::Relaxed);
-        *next = Some(Begun {
+        *ahead = Some(Begun {
             task: tokio::spawn(async move { db.begin_append().await }),
         });
     }

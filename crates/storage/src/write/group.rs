@@ -193,15 +193,13 @@ async fn run(mut rx: mpsc::Receiver<Job>, shared: Weak<Shared>, max_batch: usize
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     // The transaction the last batch began for this one (see `Begun`): begun only when
     // commands were already waiting, so the next `recv_many` returns at once.
-    let mut begun: Option<Begun> = None;
+    let mut ahead: Option<Begun> = None;
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         // A caller that went away before its batch began is skipped: without group commit its
         // transaction would have been rolled back, and nobody waits for the answer.
         jobs.retain(|job| !job.reply.is_closed());
         if jobs.is_empty() {
-            if let Some(begun) = begun.take() {
-                begun.abandon().await;
-            }
+            Begun::abandon(&mut ahead).await;
             continue;
         }
         let open = shared
@@ -209,9 +207,7 @@ async fn run(mut rx: mpsc::Receiver<Job>, shared: Weak<Shared>, max_batch: usize
             .filter(|shared| lock(&shared.queue).is_some());
         let Some(shared) = open else {
             // The store is closing: answer instead of writing.
-            if let Some(begun) = begun.take() {
-                begun.abandon().await;
-            }
+            Begun::abandon(&mut ahead).await;
             for job in jobs.drain(..) {
                 let _ = job.reply.send(Err(StoreError::Closed));
             }
@@ -226,11 +222,10 @@ async fn run(mut rx: mpsc::Receiver<Job>, shared: Weak<Shared>, max_batch: usize
         let n = batch.len();
         // A panic inside the batch (a bug, or a test hook) must not kill the writer and strand
         // every later caller; the batch's callers get an error instead.
-        let mut next = None;
         let more = || !rx.is_empty();
         let results = shared
             .batches
-            .execute_in(batch, begun.take(), &mut next, more)
+            .execute_in(batch, &mut ahead, more)
             .instrument(span);
         let results = AssertUnwindSafe(results)
             .catch_unwind()
@@ -244,14 +239,11 @@ async fn run(mut rx: mpsc::Receiver<Job>, shared: Weak<Shared>, max_batch: usize
                     })
                     .collect()
             });
-        begun = next;
         // Release the writer before answering, so that the last clone's drop is not delayed.
         drop(shared);
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
         }
     }
-    if let Some(begun) = begun {
-        begun.abandon().await;
-    }
+    Begun::abandon(&mut ahead).await;
 }
